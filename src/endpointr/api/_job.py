@@ -1,0 +1,321 @@
+"""One run of a table through an endpoint: the machinery under every public function."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import signal
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .._version import __version__
+from ..config import check_int, check_seconds, redact_url, resolve_key
+from ..engine.limits import ConcurrencyLimit, RateLimiter
+from ..engine.progress import Progress
+from ..engine.retry import RetryPolicy
+from ..engine.runner import Engine, RunStats
+from ..engine.transport import Transport
+from ..errors import ConfigError, EndpointrError
+from ..io.chunks import ChunkWriter, chunk_paths, read_chunks
+from ..io.manifest import OutputDir, latest_per_id, now_iso, prepare_output_dir
+from ..io.readers import Source
+from ..providers.base import Endpoint
+
+__all__ = ["JobOutcome", "JobSettings", "run_job", "run_sync", "synced"]
+
+T = TypeVar("T")
+AUTO_START = 8
+
+
+@dataclass
+class JobSettings:
+    """How to run: everything that does not change the answers, plus where to write."""
+
+    batch_size: int = 8
+    concurrent_requests: int | str = 5
+    max_retries: int = 5
+    timeout: float = 15.0
+    chunk_size: int = 5000
+    output_dir: str | Path | None = "auto"
+    progress: bool = True
+    key_name: str | None = None
+    overwrite: bool = False
+    retry_failed: bool = False
+    verify: bool = True
+    ca_bundle: str | None = None
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    extra_manifest: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` for any setting out of range, naming it."""
+        check_int(self.batch_size, "batch_size")
+        if self.concurrent_requests != "auto":
+            check_int(self.concurrent_requests, "concurrent_requests")
+        check_int(self.max_retries, "max_retries", minimum=0)
+        check_seconds(self.timeout, "timeout")
+        check_int(self.chunk_size, "chunk_size")
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(self, name)
+            if value is not None:
+                check_seconds(value, name)
+        if self.output_dir is not None and not isinstance(self.output_dir, str | Path):
+            raise ConfigError(
+                f"output_dir must be a path, 'auto' or None, got {type(self.output_dir).__name__}"
+            )
+
+    def limit(self) -> ConcurrencyLimit:
+        if self.concurrent_requests == "auto":
+            return ConcurrencyLimit(AUTO_START, auto=True)
+        return ConcurrencyLimit(int(self.concurrent_requests))
+
+
+@dataclass
+class JobOutcome:
+    """What a run gives back: the result table (when collected), counters, the directory."""
+
+    table: pa.Table | None
+    stats: RunStats
+    output_dir: Path | None
+
+
+async def run_job(
+    source: Source,
+    endpoint: Endpoint,
+    settings: JobSettings,
+    *,
+    task: str,
+    collect: bool = True,
+) -> JobOutcome:
+    """Send every row of ``source`` through ``endpoint``; commit, then read results back.
+
+    Every check runs before the first request. Raises :class:`KeyboardInterrupt` after
+    committing what finished when the run was interrupted.
+    """
+    settings.check()
+    key = resolve_key(settings.key_name)
+    out = _prepare(source, endpoint, settings, task)
+    skip = out.done_ids if out else set()
+    stats = RunStats(total=_remaining(source, skip))
+    writer = ChunkWriter(
+        out.path if out else None,
+        chunk_size=settings.chunk_size,
+        endpoint=endpoint,
+        id_var=source.id_var,
+        id_type=source.ids.type,
+    )
+    if out:
+        out.save(status="running", started_at=now_iso(), ended_at=None, **_manifest(
+            source, endpoint, settings))
+    await _drive(source, endpoint, settings, key, stats, writer, skip)
+    if out:
+        _finish_manifest(out, stats, source.id_var)
+    if stats.interrupted:
+        where = f" in {out.path}" if out else ""
+        print(f"Interrupted: {stats.done:,} rows committed{where}; run the same call again "
+              "to resume.", file=sys.stderr)
+        raise KeyboardInterrupt
+    table = _collect(source, endpoint, out, writer) if collect else None
+    return JobOutcome(table, stats, out.path if out else None)
+
+
+def _prepare(source: Source, endpoint: Endpoint, settings: JobSettings,
+             task: str) -> OutputDir | None:
+    if settings.output_dir is None:
+        return None
+    request_settings = {
+        **endpoint.fingerprint(),
+        "url": redact_url(endpoint.url),
+        "text_var": source.text_var,
+        "id_var": source.id_var,
+    }
+    return prepare_output_dir(
+        settings.output_dir,
+        prefix=task,
+        id_var=source.id_var,
+        request_settings=request_settings,
+        overwrite=settings.overwrite,
+        retry_failed=settings.retry_failed,
+    )
+
+
+def _remaining(source: Source, skip: set[Any]) -> int:
+    if not skip:
+        return source.total
+    done = pc.is_in(source.ids, value_set=pa.array(list(skip), type=source.ids.type))
+    return source.total - (pc.sum(done).as_py() or 0)
+
+
+def _manifest(source: Source, endpoint: Endpoint, settings: JobSettings) -> dict[str, Any]:
+    return {
+        "endpointr_version": __version__,
+        "endpoint": endpoint.name,
+        "endpoint_url": redact_url(endpoint.url),
+        "key_name": settings.key_name,
+        "input": redact_url(source.label) if "://" in source.label else source.label,
+        "text_var": source.text_var,
+        "id_var": source.id_var,
+        "batch_size": settings.batch_size,
+        "concurrent_requests": settings.concurrent_requests,
+        "chunk_size": settings.chunk_size,
+        "max_retries": settings.max_retries,
+        "timeout": settings.timeout,
+        "row_count": source.total,
+        **settings.extra_manifest,
+    }
+
+
+async def _drive(
+    source: Source,
+    endpoint: Endpoint,
+    settings: JobSettings,
+    key: str | None,
+    stats: RunStats,
+    writer: ChunkWriter,
+    skip: set[Any],
+) -> None:
+    rate = None
+    if settings.requests_per_minute or settings.tokens_per_minute:
+        rate = RateLimiter(
+            requests_per_minute=settings.requests_per_minute,
+            tokens_per_minute=settings.tokens_per_minute,
+            now=asyncio.get_running_loop().time(),
+        )
+    transport = Transport(
+        timeout=settings.timeout,
+        auth_headers=endpoint.auth_headers(key) if key else None,
+        auth_url=endpoint.url,
+        verify=settings.verify,
+        ca_bundle=settings.ca_bundle,
+    )
+    progress = Progress(stats, enabled=settings.progress)
+    async with transport:
+        engine = Engine(
+            endpoint, transport, writer.add,
+            batch_size=settings.batch_size,
+            limit=settings.limit(),
+            policy=RetryPolicy(max_attempts=max(1, settings.max_retries)),
+            rate_limiter=rate,
+            stats=stats,
+        )
+        progress.start()
+        try:
+            with _interrupts(engine):
+                await engine.run(source.pairs(skip))
+        finally:
+            await writer.close()
+            await progress.finish()
+
+
+@contextlib.contextmanager
+def _interrupts(engine: Engine) -> Iterator[None]:
+    """First Ctrl-C: stop sending and let what is in flight finish. Second: stop now."""
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    main = asyncio.current_task()
+
+    def on_sigint() -> None:
+        if engine.stats.interrupted and main is not None:
+            main.cancel()
+            return
+        print("\nStopping: finishing the requests in flight (Ctrl-C again to stop now)...",
+              file=sys.stderr)
+        engine.stop()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _finish_manifest(out: OutputDir, stats: RunStats, id_var: str) -> None:
+    """Record this run's counters and the totals over every committed chunk."""
+    paths = chunk_paths(out.path)
+    tables = read_chunks(paths, columns=[id_var, ".error"])
+    errors = latest_per_id(pa.concat_tables(tables), id_var).column(".error") if tables else None
+    failures = (pc.sum(errors).as_py() or 0) if errors is not None else 0
+    out.save(
+        status="interrupted" if stats.interrupted else "completed",
+        ended_at=now_iso(),
+        successes=(len(errors) if errors is not None else 0) - failures,
+        failures=failures,
+        this_run={
+            "succeeded": stats.succeeded,
+            "failed": stats.failed,
+            "retries": stats.retries,
+            "requests": stats.requests,
+            "seconds": round(stats.elapsed, 3),
+        },
+        rows_resumed=out.resumed_rows,
+        chunks=[p.name for p in paths],
+    )
+
+
+def _collect(
+    source: Source, endpoint: Endpoint, out: OutputDir | None, writer: ChunkWriter
+) -> pa.Table:
+    tables = read_chunks(chunk_paths(out.path)) if out else writer.tables
+    if not tables:
+        raise EndpointrError("no results were recorded")
+    table = pa.concat_tables(tables, promote_options="permissive")
+    table = latest_per_id(table, source.id_var)
+    position = pc.index_in(source.ids, value_set=table.column(source.id_var))
+    if position.null_count:
+        raise EndpointrError(
+            f"{position.null_count} input rows have no result in the output; re-run to send them"
+        )
+    return endpoint.finalize(table.take(position))
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from sync code, also inside a running loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="endpointr-run", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+P = ParamSpec("P")
+
+
+def synced(afunc: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """The blocking twin of the coroutine function ``afunc`` (same arguments and docs).
+
+    It works from plain scripts and inside a running event loop (Jupyter) alike.
+    """
+
+    @functools.wraps(afunc)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run_sync(afunc(*args, **kwargs))
+
+    wrapper.__name__ = wrapper.__qualname__ = afunc.__name__.removeprefix("a")
+    return wrapper

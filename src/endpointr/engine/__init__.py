@@ -1,0 +1,1 @@
+"""The async core: scheduling, retries, rate limits and the HTTP transport."""

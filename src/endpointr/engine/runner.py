@@ -1,0 +1,277 @@
+"""The scheduler: rows in, requests of ``batch_size`` out, ``concurrent_requests`` in flight.
+
+Rows are pulled from the source only when a slot is free, so memory is bounded by the
+in-flight window, not by the input. A request that fails with a retryable error waits
+in a heap with a not-before time and holds no slot while it waits. A request of several
+rows refused with 400/413/422 is split in halves, down to single rows, so only the rows
+at fault become error rows. Every row leaves through ``sink`` exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ClientError, RateLimitError, RequestError, ResponseFormatError
+from ..providers.base import Endpoint
+from ..types import Result, Row
+from .limits import ConcurrencyLimit, RateLimiter
+from .retry import RetryPolicy
+from .transport import Transport
+
+__all__ = ["Engine", "RunStats", "row_problem"]
+
+Sink = Callable[[list[Result]], Awaitable[None]]
+SPLIT_STATUSES = frozenset({400, 413, 422})
+_REJECTED_FLUSH = 4096
+_END = object()
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Counters of one run, read live by the progress bar. Times are ``time.monotonic``."""
+
+    total: int | None = None
+    done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retries: int = 0
+    requests: int = 0
+    splits: int = 0
+    in_flight: int = 0
+    started: float = field(default_factory=time.monotonic)
+    first_request: float | None = None
+    ended: float | None = None
+    interrupted: bool = False
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+
+@dataclass(slots=True)
+class _Request:
+    rows: list[Row]
+    attempt: int = 0
+
+
+def row_problem(text: Any) -> str | None:
+    """Why ``text`` cannot be sent, or ``None`` if it can."""
+    if text is None:
+        return "text is missing (null); nothing was sent"
+    if isinstance(text, float) and math.isnan(text):
+        return "text is missing (NaN); nothing was sent"
+    if not isinstance(text, str):
+        return f"text is not a string ({type(text).__name__}); nothing was sent"
+    if not text.strip():
+        return "text is empty; nothing was sent"
+    return None
+
+
+class Engine:
+    """Runs rows through one endpoint. Create one per run; call :meth:`run` once."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        transport: Transport,
+        sink: Sink,
+        *,
+        batch_size: int,
+        limit: ConcurrencyLimit,
+        policy: RetryPolicy,
+        rate_limiter: RateLimiter | None = None,
+        stats: RunStats | None = None,
+    ) -> None:
+        self._endpoint, self._transport, self._sink = endpoint, transport, sink
+        self._batch_size, self._limit, self._policy = batch_size, limit, policy
+        self._rate = rate_limiter
+        self.stats = stats or RunStats()
+        self._in_flight: dict[asyncio.Task[list[Result] | RequestError], _Request] = {}
+        self._ready: deque[_Request] = deque()
+        self._waiting: list[tuple[float, int, _Request]] = []
+        self._seq = itertools.count()
+        self._rejected: list[Result] = []
+        self._finished: deque[asyncio.Task[list[Result] | RequestError]] = deque()
+        self._wake = asyncio.Event()
+        self._exhausted = False
+        self._stopping = False
+        self._gate_until = 0.0
+
+    def stop(self) -> None:
+        """Send nothing more; the requests in flight finish, :meth:`run` then returns."""
+        self._stopping = True
+        self.stats.interrupted = True
+        self._wake.set()
+
+    async def run(self, rows: Iterable[tuple[Any, Any]]) -> RunStats:
+        """Send every ``(id, text)`` of ``rows``; returns the counters when all are settled."""
+        source = self._requests(iter(rows))
+        try:
+            while True:
+                self._launch(source)
+                if self._rejected:
+                    rejected, self._rejected = self._rejected, []
+                    await self._emit(rejected)
+                    continue
+                if self._idle():
+                    break
+                await self._wait()
+                while self._finished:
+                    await self._settle(self._finished.popleft())
+        finally:
+            await self._cancel_in_flight()
+            self.stats.ended = time.monotonic()
+        return self.stats
+
+    def _idle(self) -> bool:
+        if self._in_flight:
+            return False
+        return self._stopping or (self._exhausted and not self._ready and not self._waiting)
+
+    def _requests(self, rows: Iterator[tuple[Any, Any]]) -> Iterator[_Request | None]:
+        """Requests of ``batch_size`` rows; ``None`` now and then to let rejected rows out."""
+        batch: list[Row] = []
+        for row_id, text in rows:
+            problem = row_problem(text)
+            if problem is not None:
+                self._rejected.append(Result.failed(row_id, problem))
+                if len(self._rejected) >= _REJECTED_FLUSH:
+                    yield None
+                continue
+            batch.append(Row(row_id, text))
+            if len(batch) >= self._batch_size:
+                yield _Request(batch)
+                batch = []
+        if batch:
+            yield _Request(batch)
+
+    def _next(self, source: Iterator[_Request | None], now: float) -> _Request | None:
+        while self._waiting and self._waiting[0][0] <= now:
+            self._ready.append(heapq.heappop(self._waiting)[2])
+        if self._ready:
+            return self._ready.popleft()
+        if self._exhausted:
+            return None
+        request = next(source, _END)
+        if request is _END:
+            self._exhausted = True
+            return None
+        return request  # type: ignore[return-value]
+
+    def _launch(self, source: Iterator[_Request | None]) -> None:
+        now = time.monotonic()
+        while not self._stopping and len(self._in_flight) < self._limit.value:
+            if now < self._gate_until:
+                return
+            request = self._next(source, now)
+            if request is None:
+                return
+            if self._rate is not None:
+                wait = self._rate.try_acquire(now=now, tokens=self._cost(request))
+                if wait > 0:
+                    self._ready.appendleft(request)
+                    self._gate_until = now + wait
+                    return
+            task = asyncio.get_running_loop().create_task(self._attempt(request))
+            task.add_done_callback(self._on_done)
+            self._in_flight[task] = request
+        self.stats.in_flight = len(self._in_flight)
+
+    def _cost(self, request: _Request) -> int:
+        return sum(len(row.text) for row in request.rows) // 4 + 1
+
+    def _on_done(self, task: asyncio.Task[list[Result] | RequestError]) -> None:
+        self._finished.append(task)
+        self._wake.set()
+
+    async def _wait(self) -> None:
+        if self._finished:
+            return
+        deadlines = [t for t in (self._gate_until, self._waiting[0][0] if self._waiting else 0) if t]
+        timeout = min(deadlines) - time.monotonic() if deadlines else None
+        self._wake.clear()
+        if timeout is None:
+            await self._wake.wait()
+            return
+        try:
+            async with asyncio.timeout(max(timeout, 0.0)):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def _attempt(self, request: _Request) -> list[Result] | RequestError:
+        request.attempt += 1
+        self.stats.requests += 1
+        if self.stats.first_request is None:
+            self.stats.first_request = time.monotonic()
+        try:
+            response = await self._transport.send(self._endpoint.build_request(request.rows))
+            if 200 <= response.status < 300:
+                return self._endpoint.parse_response(request.rows, response)
+            return self._endpoint.parse_error(response)
+        except RequestError as exc:
+            return exc
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            return ResponseFormatError(f"unexpected answer: {type(exc).__name__}: {exc}")
+
+    async def _settle(self, task: asyncio.Task[list[Result] | RequestError]) -> None:
+        request = self._in_flight.pop(task)
+        self.stats.in_flight = len(self._in_flight)
+        outcome = task.result()
+        if not isinstance(outcome, RequestError):
+            for result in outcome:
+                result.attempts = request.attempt
+            self._limit.on_success()
+            await self._emit(outcome)
+            return
+        if isinstance(outcome, RateLimitError):
+            self._limit.on_rate_limited()
+        delay = self._policy.delay(request.attempt, outcome)
+        if delay is not None and not self._stopping:
+            self.stats.retries += 1
+            entry = (time.monotonic() + delay, next(self._seq), request)
+            heapq.heappush(self._waiting, entry)
+        elif self._splittable(request, outcome):
+            self.stats.splits += 1
+            mid = len(request.rows) // 2
+            self._ready.extendleft([_Request(request.rows[mid:]), _Request(request.rows[:mid])])
+        elif not self._stopping or not outcome.retryable:
+            await self._emit([_failed(row, outcome, request.attempt) for row in request.rows])
+
+    def _splittable(self, request: _Request, error: RequestError) -> bool:
+        return (
+            isinstance(error, ClientError)
+            and error.status in SPLIT_STATUSES
+            and len(request.rows) > 1
+            and not self._stopping
+        )
+
+    async def _emit(self, results: list[Result]) -> None:
+        stats = self.stats
+        failed = sum(1 for r in results if r.error)
+        stats.done += len(results)
+        stats.failed += failed
+        stats.succeeded += len(results) - failed
+        await self._sink(results)
+
+    async def _cancel_in_flight(self) -> None:
+        for task in self._in_flight:
+            task.cancel()
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        self._in_flight.clear()
+        self.stats.in_flight = 0
+
+
+def _failed(row: Row, error: RequestError, attempts: int) -> Result:
+    return Result(
+        id=row.id, error=True, error_msg=error.message, status=error.status, attempts=attempts
+    )

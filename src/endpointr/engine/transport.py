@@ -1,0 +1,131 @@
+"""The only module that touches the HTTP client.
+
+aiohttp was chosen by measurement: at 64 requests in flight it costs ~0.2 ms of CPU per
+small request, 6-8x less than httpx (see benchmarks/). Client exceptions are translated
+to :class:`~endpointr.errors.TransportError` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from ..config import redact_url
+from ..errors import ConfigError, TransportError
+from ..types import HttpRequest, HttpResponse
+
+__all__ = ["Transport"]
+
+_MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+class Transport:
+    """Sends :class:`HttpRequest` objects over one pooled aiohttp session.
+
+    ``auth_headers`` go only to ``auth_url``'s scheme and host, including after a
+    redirect; a redirect elsewhere is followed without them. ``timeout`` bounds each
+    attempt in seconds. TLS certificates are verified unless ``verify=False``;
+    ``ca_bundle`` is a path to extra CA certificates.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        auth_headers: dict[str, str] | None = None,
+        auth_url: str | None = None,
+        verify: bool = True,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._seconds = timeout
+        self._auth = dict(auth_headers or {})
+        self._auth_origin = _origin(auth_url) if auth_url else None
+        self._ssl = _ssl_context(verify, ca_bundle)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Transport:
+        connector = aiohttp.TCPConnector(
+            limit=0, ssl=self._ssl, enable_cleanup_closed=True, ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=True
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request`` (following redirects); raises :class:`TransportError`."""
+        url, method, body = request.url, request.method, request.body
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._send_once(method, url, body, request.headers)
+            location = response.headers.get("location")
+            if response.status not in _REDIRECTS or not location:
+                return response
+            url = urljoin(url, location)
+            if response.status == 303:
+                method, body = "GET", None
+        raise TransportError(f"more than {_MAX_REDIRECTS} redirects from {redact_url(request.url)}")
+
+    async def _send_once(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> HttpResponse:
+        assert self._session is not None, "Transport used outside 'async with'"
+        if self._auth and _origin(url) == self._auth_origin:
+            headers = {**headers, **self._auth}
+        try:
+            async with self._session.request(
+                method, url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
+                payload = await resp.read()
+                return HttpResponse(resp.status, _lower(resp.headers), payload)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise TransportError(f"no answer within timeout={self._seconds:g} s") from None
+        except aiohttp.ClientError as exc:
+            raise TransportError(_describe(exc)) from None
+
+
+def _lower(headers: aiohttp.typedefs.LooseHeaders) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}  # type: ignore[union-attr]
+
+
+def _describe(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection before answering"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the connection broke in the middle of the answer"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or 'refused'})"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return f"connection error: {exc.strerror or type(exc).__name__}"
+    return f"{type(exc).__name__}: {redact_url(str(exc))}"
+
+
+def _ssl_context(verify: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
+    if not verify:
+        return False
+    if ca_bundle is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load ca_bundle {ca_bundle!r}: {exc}") from None

@@ -1,0 +1,124 @@
+"""The error tree of endpointr.
+
+Every exception the library raises derives from :class:`EndpointrError`.
+Whether a request error is worth another attempt is a class attribute
+(``retryable``), never a match on message text.
+
+    EndpointrError
+    ├── ConfigError          bad arguments or settings (fix the call)
+    ├── InputError           bad input data (fix the table or file)
+    ├── MissingAPIKeyError   the environment variable holding the key is unset
+    ├── RequestError         one request failed (becomes error rows, not raised)
+    │   ├── TransportError       retryable: timeout, refused or reset connection
+    │   ├── RateLimitError       retryable: 429 / 529, may carry ``retry_after``
+    │   ├── ServerError          retryable: 408, 500, 502, 503, 504
+    │   ├── ResponseFormatError  retryable: a 2xx answer we cannot read
+    │   └── ClientError          final: any other 4xx
+    ├── JobError             a provider Batch-API job failed
+    └── CheckpointError      an output directory cannot be resumed or written
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "ClientError",
+    "ConfigError",
+    "EndpointrError",
+    "InputError",
+    "JobError",
+    "MissingAPIKeyError",
+    "RateLimitError",
+    "RequestError",
+    "ResponseFormatError",
+    "ServerError",
+    "TransportError",
+]
+
+
+class EndpointrError(Exception):
+    """Base class of every error endpointr raises."""
+
+
+class ConfigError(EndpointrError, ValueError):
+    """An argument or setting is invalid; the message says which and how to fix it."""
+
+
+class InputError(EndpointrError, ValueError):
+    """The input table or file cannot be used as given."""
+
+
+class MissingAPIKeyError(EndpointrError):
+    """The environment variable that should hold an API key is not set."""
+
+    def __init__(self, key_name: str) -> None:
+        self.key_name = key_name
+        super().__init__(
+            f"API key not found: set the environment variable {key_name} "
+            f"(e.g. export {key_name}=...), call endpointr.set_api_key({key_name!r}), "
+            "or pass key_name=None for an endpoint that needs no key."
+        )
+
+
+class RequestError(EndpointrError):
+    """One request failed. ``status`` is the HTTP status, ``None`` for network errors."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status!r})"
+
+
+class TransportError(RequestError):
+    """The request did not complete: timeout, refused, reset or dropped connection."""
+
+    retryable = True
+
+
+class RateLimitError(RequestError):
+    """The server asked us to slow down (429, or Anthropic's 529 overloaded)."""
+
+    retryable = True
+
+
+class ServerError(RequestError):
+    """A transient server-side failure (408, 500, 502, 503, 504)."""
+
+    retryable = True
+
+
+class ClientError(RequestError):
+    """The server refused the request as malformed or unauthorised; retrying will not help."""
+
+    retryable = False
+
+
+class ResponseFormatError(RequestError):
+    """The server answered 2xx, but the body is not what the endpoint promises.
+
+    Retryable: a truncated body, an HTML page from a proxy or a short list of
+    vectors is usually a passing fault; a server that always answers so ends in
+    error rows after ``max_retries`` attempts.
+    """
+
+    retryable = True
+
+
+class JobError(EndpointrError):
+    """A provider Batch-API job failed or expired."""
+
+
+class CheckpointError(EndpointrError):
+    """An output directory is not usable for this run (different settings, unreadable files)."""

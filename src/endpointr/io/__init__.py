@@ -1,0 +1,1 @@
+"""Readers of frames and files, the chunk writer, the manifest and resume."""

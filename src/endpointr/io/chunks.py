@@ -1,0 +1,139 @@
+"""Chunk files: ``chunk-00001.parquet`` ... in an output directory.
+
+A chunk is written to a hidden temporary name and renamed into place, so a chunk that
+exists is whole. Only names matching :data:`CHUNK_PATTERN` are ever read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import CheckpointError
+from ..providers.base import Endpoint
+from ..types import Result
+
+__all__ = ["CHUNK_PATTERN", "ChunkWriter", "chunk_paths", "read_chunks", "results_table"]
+
+CHUNK_PATTERN = re.compile(r"^chunk-(\d{5,})\.parquet$")
+ERROR_COLUMNS = (".error", ".error_msg", ".status", ".attempts")
+
+
+def chunk_paths(directory: Path) -> list[Path]:
+    """The committed chunks of ``directory``, in commit order."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHUNK_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def read_chunks(paths: Sequence[Path], columns: list[str] | None = None) -> list[pa.Table]:
+    """Each chunk as a table; a chunk that cannot be read is a :class:`CheckpointError`."""
+    tables = []
+    for path in paths:
+        try:
+            tables.append(pq.read_table(path, columns=columns))
+        except (OSError, pa.ArrowException) as exc:
+            raise CheckpointError(
+                f"cannot read {path} ({exc}); move it away and re-run to send its rows again"
+            ) from None
+    return tables
+
+
+def results_table(
+    results: Sequence[Result], endpoint: Endpoint, id_var: str, id_type: pa.DataType
+) -> pa.Table:
+    """The output rows for ``results``: id, the endpoint's value columns, then error columns."""
+    columns: dict[str, Any] = {id_var: pa.array([r.id for r in results], type=id_type)}
+    columns.update(endpoint.columns([None if r.error else r.value for r in results]))
+    columns[".error"] = pa.array([r.error for r in results], type=pa.bool_())
+    columns[".error_msg"] = pa.array([r.error_msg for r in results], type=pa.string())
+    columns[".status"] = pa.array([r.status for r in results], type=pa.int32())
+    columns[".attempts"] = pa.array([r.attempts for r in results], type=pa.int32())
+    return pa.table(columns)
+
+
+class ChunkWriter:
+    """Buffers results and commits a chunk every ``chunk_size`` rows.
+
+    With ``directory=None`` chunks are kept in memory (:attr:`tables`). A commit runs in
+    a worker thread while requests go on; the next commit waits for it (backpressure).
+    ``on_commit(path, rows)`` is called after each chunk is in place.
+    """
+
+    def __init__(
+        self,
+        directory: Path | None,
+        *,
+        chunk_size: int,
+        endpoint: Endpoint,
+        id_var: str,
+        id_type: pa.DataType,
+        on_commit: Any = None,
+    ) -> None:
+        self._dir, self._chunk_size = directory, chunk_size
+        self._endpoint, self._id_var, self._id_type = endpoint, id_var, id_type
+        self._on_commit = on_commit
+        self._buffer: list[Result] = []
+        self._pending: asyncio.Task[None] | None = None
+        existing = chunk_paths(directory) if directory else []
+        self._next_index = int(CHUNK_PATTERN.match(existing[-1].name).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
+        self.tables: list[pa.Table] = []
+        self.written: list[Path] = []
+
+    async def add(self, results: Sequence[Result]) -> None:
+        self._buffer.extend(results)
+        while len(self._buffer) >= self._chunk_size:
+            batch = self._buffer[: self._chunk_size]
+            del self._buffer[: self._chunk_size]
+            await self._commit(batch)
+
+    async def close(self) -> None:
+        """Commit what is buffered and wait for every commit to finish."""
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            await self._commit(batch)
+        await self._wait()
+
+    async def _commit(self, results: list[Result]) -> None:
+        table = results_table(results, self._endpoint, self._id_var, self._id_type)
+        if self._dir is None:
+            self.tables.append(table)
+            return
+        await self._wait()
+        path = self._dir / f"chunk-{self._next_index:05d}.parquet"
+        self._next_index += 1
+        self._pending = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._write, table, path)
+        )
+
+    async def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+
+    def _write(self, table: pa.Table, path: Path) -> None:
+        write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        self.written.append(path)
+        if self._on_commit is not None:
+            self._on_commit(path, table.num_rows)
+
+
+def write_atomic(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)``, flush it to disk, then rename it to ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,53 @@
+"""Give results back as the frame type the caller passed in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["to_frame", "widen_vectors"]
+
+
+def to_frame(table: pa.Table, kind: str) -> Any:
+    """``table`` as ``kind``: ``"pandas"``, ``"polars"`` or ``"arrow"``."""
+    if kind == "arrow":
+        return table
+    if kind == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table)
+    import pandas as pd
+
+    nullable_ints = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+    ints = {f.name for f in table.schema if f.type in nullable_ints and table.column(f.name).null_count}
+    if not ints:
+        return table.to_pandas()
+    frame = table.to_pandas(ignore_metadata=True)
+    for name in ints:
+        frame[name] = pd.array(table.column(name).to_pylist(), dtype=nullable_ints[table.schema.field(name).type])
+    return frame
+
+
+def widen_vectors(table: pa.Table, column: str = "embedding") -> pa.Table:
+    """Replace a vector column by EndpointR's ``V1..Vn`` float columns (nulls on error rows)."""
+    index = table.schema.get_field_index(column)
+    vectors = table.column(index).combine_chunks()
+    if not pa.types.is_fixed_size_list(vectors.type):
+        raise ValueError("vectors have different lengths; wide=True needs one length")
+    width = vectors.type.list_size
+    flat = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    valid = vectors.is_valid().to_numpy(zero_copy_only=False)
+    table = table.remove_column(index)
+    for j in range(width):
+        values = flat[:, j] if valid.all() else _with_nulls(flat[:, j], valid)
+        table = table.add_column(index + j, f"V{j + 1}", values)
+    return table
+
+
+def _with_nulls(values: Any, valid: Any) -> pa.Array:
+    import numpy as np
+
+    full = np.zeros(len(valid), dtype=np.float32)
+    full[valid] = values
+    return pa.array(full, mask=~valid)

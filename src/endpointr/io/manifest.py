@@ -1,0 +1,155 @@
+"""The manifest (``metadata.json``) and resume: what a run is, and which ids it has done.
+
+An output directory belongs to one run, named by a fingerprint of the settings that
+change answers (endpoint, URL, model, parameters, schema, prompt, columns). A re-run with
+the same fingerprint skips the ids already committed; a different one is refused unless
+the caller asks to start over. Settings that do not change answers (concurrency,
+timeouts) may differ between the runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import CheckpointError, ConfigError
+from .chunks import chunk_paths, read_chunks, write_atomic
+
+__all__ = ["MANIFEST", "OutputDir", "fingerprint", "now_iso", "prepare_output_dir"]
+
+MANIFEST = "metadata.json"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    """A short stable hash of the request-defining ``settings``."""
+    canonical = orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+@dataclass
+class OutputDir:
+    """A prepared output directory: where to write, and which ids are already settled."""
+
+    path: Path
+    done_ids: set[Any]
+    resumed_rows: int
+    manifest: dict[str, Any]
+
+    def save(self, **updates: Any) -> None:
+        """Merge ``updates`` into the manifest and write it atomically."""
+        self.manifest.update(updates)
+        body = orjson.dumps(self.manifest, option=orjson.OPT_INDENT_2, default=str)
+        write_atomic(self.path / MANIFEST, lambda tmp: Path(tmp).write_bytes(body))
+
+
+def prepare_output_dir(
+    output_dir: str | Path,
+    *,
+    prefix: str,
+    id_var: str,
+    request_settings: dict[str, Any],
+    overwrite: bool = False,
+    retry_failed: bool = False,
+) -> OutputDir:
+    """Create or reopen ``output_dir`` (``"auto"``: a new timestamped directory).
+
+    Raises :class:`CheckpointError` when the directory holds another run's results and
+    ``overwrite`` is false, and :class:`ConfigError` when it cannot be created.
+    """
+    path = _auto_dir(prefix) if output_dir == "auto" else Path(output_dir)
+    print_ = fingerprint(request_settings)
+    old = _read_manifest(path)
+    if overwrite:
+        _clear(path)
+        old = None
+    elif old is None and chunk_paths(path):
+        raise CheckpointError(
+            f"{path} holds chunk files but no {MANIFEST}; choose another output_dir, or pass "
+            "overwrite=True (--overwrite) to start over"
+        )
+    elif old is not None and old.get("fingerprint") != print_:
+        raise CheckpointError(_mismatch(path, old.get("request_settings", {}), request_settings))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create output_dir {str(path)!r}: {exc}") from None
+    done, resumed = _committed_ids(path, id_var, retry_failed) if old else (set(), 0)
+    manifest = dict(old or {})
+    manifest.update(fingerprint=print_, request_settings=request_settings)
+    return OutputDir(path, done, resumed, manifest)
+
+
+def _auto_dir(prefix: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = Path(f"endpointr-{prefix}-{stamp}"), 1
+    while path.exists():
+        n += 1
+        path = Path(f"endpointr-{prefix}-{stamp}-{n}")
+    return path
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    file = path / MANIFEST
+    if not file.is_file():
+        return None
+    try:
+        manifest = orjson.loads(file.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read {file}: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{file} is not an endpointr manifest")
+    return manifest
+
+
+def _clear(path: Path) -> None:
+    for chunk in chunk_paths(path):
+        chunk.unlink()
+    if (path / MANIFEST).exists():
+        (path / MANIFEST).unlink()
+    for tmp in path.glob(".chunk-*.tmp") if path.is_dir() else ():
+        tmp.unlink()
+    if path.is_dir() and not any(path.iterdir()):
+        shutil.rmtree(path)
+
+
+def _mismatch(path: Path, old: dict[str, Any], new: dict[str, Any]) -> str:
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return (
+        f"{path} holds results of a run with different settings ({', '.join(changed)} "
+        "changed), so its rows cannot be reused. Use another output_dir, or pass "
+        "overwrite=True (--overwrite) to delete them and start over."
+    )
+
+
+def _committed_ids(path: Path, id_var: str, retry_failed: bool) -> tuple[set[Any], int]:
+    done: set[Any] = set()
+    rows = 0
+    for table in read_chunks(chunk_paths(path), columns=[id_var, ".error"]):
+        rows += table.num_rows
+        ids = table.column(id_var)
+        if retry_failed:
+            ids = ids.filter(pc.invert(table.column(".error")))
+        done.update(ids.to_pylist())
+    return done, rows
+
+
+def latest_per_id(table: pa.Table, id_var: str) -> pa.Table:
+    """``table`` with one row per id: where an id repeats, its last row wins."""
+    if pc.count_distinct(table.column(id_var)).as_py() == table.num_rows:
+        return table
+    order = pa.array(range(table.num_rows))
+    keyed = table.append_column("__row", order)
+    last = keyed.group_by(id_var, use_threads=False).aggregate([("__row", "max")])
+    return table.take(pc.sort_indices(last.column("__row_max")))

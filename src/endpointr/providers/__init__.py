@@ -1,0 +1,1 @@
+"""One module per provider; one class per endpoint (provider x task)."""

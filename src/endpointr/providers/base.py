@@ -1,0 +1,172 @@
+"""The endpoint interface: a pure adapter between rows and one provider's wire format.
+
+An endpoint builds the HTTP request for a list of rows, reads the answer into exactly
+one :class:`~endpointr.types.Result` per row (in order), and classifies error answers.
+It opens no sockets, sleeps never and counts nothing: the engine does that.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import orjson
+import pyarrow as pa
+
+from ..errors import (
+    ClientError,
+    RateLimitError,
+    RequestError,
+    ResponseFormatError,
+    ServerError,
+)
+from ..types import HttpRequest, HttpResponse, Result, Row
+
+__all__ = ["Endpoint", "classify_status", "error_message", "parse_retry_after"]
+
+_MAX_MESSAGE = 500
+_RETRYABLE_4XX = {408: ServerError, 429: RateLimitError}
+
+
+class Endpoint(ABC):
+    """A provider x task adapter, e.g. ``hf.embed``.
+
+    Subclasses set ``name`` and implement :meth:`build_request`, :meth:`parse_values`
+    and :meth:`columns`. ``fingerprint`` lists what changes the answers: a run is only
+    resumed into an output directory whose fingerprint matches.
+    """
+
+    name: ClassVar[str]
+    url: str
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        """Headers that carry ``key``; sent only to the endpoint's own host."""
+        return {"Authorization": f"Bearer {key}"}
+
+    @abstractmethod
+    def build_request(self, rows: Sequence[Row]) -> HttpRequest:
+        """The request that carries ``rows``."""
+
+    @abstractmethod
+    def parse_values(self, rows: Sequence[Row], body: Any) -> list[Any]:
+        """One value per row from the decoded JSON ``body``.
+
+        Raises :class:`ResponseFormatError` when the body does not fit. A value may be a
+        :class:`Result` itself, for a row-level failure inside a good answer.
+        """
+
+    @abstractmethod
+    def columns(self, values: Sequence[Any]) -> dict[str, pa.Array]:
+        """Output columns for ``values`` (``None`` for rows that failed)."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The request-defining settings, JSON-serialisable, without secrets."""
+        return {"endpoint": self.name}
+
+    def finalize(self, table: pa.Table) -> pa.Table:
+        """Last touches to the whole result table (e.g. fixed-size vectors)."""
+        return table
+
+    def parse_response(self, rows: Sequence[Row], response: HttpResponse) -> list[Result]:
+        """Exactly one result per row, in order. Raises :class:`ResponseFormatError`."""
+        try:
+            body = orjson.loads(response.body)
+        except orjson.JSONDecodeError as exc:
+            kind = "an empty body" if not response.body.strip() else "a body that is not JSON"
+            raise ResponseFormatError(
+                f"HTTP {response.status} with {kind} ({exc})", status=response.status
+            ) from None
+        values = self.parse_values(rows, body)
+        if len(values) != len(rows):
+            raise ResponseFormatError(
+                f"expected {len(rows)} results, the server returned {len(values)}",
+                status=response.status,
+            )
+        out = []
+        for row, value in zip(rows, values, strict=True):
+            if isinstance(value, Result):
+                value.id, value.status = row.id, value.status or response.status
+                out.append(value)
+            else:
+                out.append(Result(id=row.id, value=value, status=response.status))
+        return out
+
+    def parse_error(self, response: HttpResponse) -> RequestError:
+        """The error a non-2xx ``response`` stands for, classified by meaning."""
+        return classify_status(
+            response.status, error_message(response), parse_retry_after(response.headers)
+        )
+
+
+def classify_status(status: int, message: str, retry_after: float | None) -> RequestError:
+    """Map an HTTP error status to the error class that says whether to retry."""
+    if status in _RETRYABLE_4XX:
+        return _RETRYABLE_4XX[status](message, status=status, retry_after=retry_after)
+    if status == 529:
+        return RateLimitError(message, status=status, retry_after=retry_after)
+    if status >= 500 and status not in (501, 505):
+        return ServerError(message, status=status, retry_after=retry_after)
+    return ClientError(message, status=status, retry_after=retry_after)
+
+
+def error_message(response: HttpResponse) -> str:
+    """The server's own message from the HF, OpenAI or Anthropic error shapes, else ``HTTP <status>``."""
+    try:
+        body = orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        return f"HTTP {response.status}"
+    message = _find_message(body)
+    if not message:
+        return f"HTTP {response.status}"
+    return message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE] + "..."
+
+
+def _find_message(body: Any) -> str | None:
+    if isinstance(body, list) and body:
+        return _find_message(body[0])
+    if not isinstance(body, Mapping):
+        return body if isinstance(body, str) and body else None
+    error = body.get("error")
+    if isinstance(error, str) and error:
+        return error
+    if isinstance(error, list) and error:
+        return "; ".join(str(e) for e in error)
+    if isinstance(error, Mapping):
+        inner = error.get("message")
+        if isinstance(inner, str) and inner:
+            return inner
+    for key in ("message", "detail"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date), ``None`` if absent.
+
+    ``retry-after-ms`` (OpenAI) wins when present. ``now`` is a Unix time (for tests).
+    """
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -1,0 +1,116 @@
+"""Hugging Face Inference Endpoints and Text-Embeddings-Inference (TEI)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ResponseFormatError
+from ..types import HttpRequest, Row
+from .base import Endpoint
+
+__all__ = ["HFEmbed", "fixed_size_vectors", "split_parameters", "vectors_to_arrow"]
+
+_JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+# TEI reads these at the top level of the body; anything else goes under "parameters".
+_TEI_TOP_LEVEL = frozenset(
+    {"truncate", "normalize", "truncation_direction", "prompt_name", "dimensions", "raw_scores"}
+)
+
+
+def split_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``parameters`` split into TEI's top-level fields and the rest."""
+    top = {k: v for k, v in parameters.items() if k in _TEI_TOP_LEVEL}
+    rest = {k: v for k, v in parameters.items() if k not in _TEI_TOP_LEVEL}
+    return top, rest
+
+
+@dataclass
+class HFEmbed(Endpoint):
+    """Embeddings from a Hugging Face Inference Endpoint or a TEI server.
+
+    Sends ``{"inputs": [texts], "truncate": true}``; TEI's own fields in ``parameters``
+    (``normalize``, ``dimensions``, ...) go at the top level, any others under
+    ``"parameters"``. The answer is one vector per input.
+    """
+
+    name: ClassVar[str] = "hf.embed"
+    url: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def build_request(self, rows: Sequence[Row]) -> HttpRequest:
+        top, rest = split_parameters(self.parameters)
+        body: dict[str, Any] = {"inputs": [row.text for row in rows], "truncate": True, **top}
+        if rest:
+            body["parameters"] = rest
+        return HttpRequest("POST", self.url, orjson.dumps(body), _JSON)
+
+    def parse_values(self, rows: Sequence[Row], body: Any) -> list[Any]:
+        matrix = _as_matrix(body, len(rows))
+        return list(matrix)
+
+    def columns(self, values: Sequence[Any]) -> dict[str, pa.Array]:
+        return {"embedding": vectors_to_arrow(values)}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"endpoint": self.name, "url": self.url, "parameters": self.parameters}
+
+    def finalize(self, table: pa.Table) -> pa.Table:
+        index = table.schema.get_field_index("embedding")
+        return table.set_column(index, "embedding", fixed_size_vectors(table.column(index)))
+
+
+def _as_matrix(body: Any, n_rows: int) -> np.ndarray:
+    if not isinstance(body, list) or not body:
+        raise ResponseFormatError(f"expected a JSON list of {n_rows} vectors, got {_shape(body)}")
+    if n_rows == 1 and not isinstance(body[0], list):
+        body = [body]
+    try:
+        matrix = np.asarray(body, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise ResponseFormatError("vectors in the answer are ragged or not numbers") from None
+    if matrix.ndim == 3:
+        raise ResponseFormatError(
+            "the endpoint returned token embeddings (3-D); use a pooled sentence-embedding "
+            "endpoint"
+        )
+    if matrix.ndim != 2:
+        raise ResponseFormatError(f"expected a list of vectors, got {matrix.ndim}-D data")
+    return matrix
+
+
+def _shape(body: Any) -> str:
+    if isinstance(body, list):
+        return "an empty list"
+    return f"a JSON {type(body).__name__}"
+
+
+def vectors_to_arrow(values: Sequence[Any]) -> pa.Array:
+    """A ``list<float32>`` array from vectors, ``None`` where a row failed."""
+    present = [v for v in values if v is not None]
+    lengths = np.array([0 if v is None else len(v) for v in values], dtype=np.int32)
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = (
+        np.concatenate([np.asarray(v, dtype=np.float32) for v in present])
+        if present
+        else np.zeros(0, dtype=np.float32)
+    )
+    mask = pa.array([v is None for v in values], type=pa.bool_())
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), mask=mask)
+
+
+def fixed_size_vectors(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """``column`` as ``fixed_size_list<float32>`` when every present vector has one length."""
+    lengths = pc.list_value_length(column)
+    bounds = pc.min_max(lengths).as_py()
+    low, high = bounds["min"], bounds["max"]
+    if low is None or low != high or low == 0:
+        return column
+    return column.cast(pa.list_(pa.float32(), low))
