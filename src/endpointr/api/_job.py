@@ -113,22 +113,30 @@ async def run_job(
         id_type=source.ids.type,
     )
     if out:
-        out.save(status="running", started_at=now_iso(), ended_at=None, **_manifest(
-            source, endpoint, settings))
+        out.save(
+            status="running",
+            started_at=now_iso(),
+            ended_at=None,
+            **_manifest(source, endpoint, settings),
+        )
     await _drive(source, endpoint, settings, key, stats, writer, skip)
     if out:
         _finish_manifest(out, stats, source.id_var)
     if stats.interrupted:
         where = f" in {out.path}" if out else ""
-        print(f"Interrupted: {stats.done:,} rows committed{where}; run the same call again "
-              "to resume.", file=sys.stderr)
+        print(
+            f"Interrupted: {stats.done:,} rows committed{where}; run the same call again "
+            "to resume.",
+            file=sys.stderr,
+        )
         raise KeyboardInterrupt
     table = _collect(source, endpoint, out, writer) if collect else None
     return JobOutcome(table, stats, out.path if out else None)
 
 
-def _prepare(source: Source, endpoint: Endpoint, settings: JobSettings,
-             task: str) -> OutputDir | None:
+def _prepare(
+    source: Source, endpoint: Endpoint, settings: JobSettings, task: str
+) -> OutputDir | None:
     if settings.output_dir is None:
         return None
     request_settings = {
@@ -199,7 +207,9 @@ async def _drive(
     progress = Progress(stats, enabled=settings.progress)
     async with transport:
         engine = Engine(
-            endpoint, transport, writer.add,
+            endpoint,
+            transport,
+            writer.add,
             batch_size=settings.batch_size,
             limit=settings.limit(),
             policy=RetryPolicy(max_attempts=max(1, settings.max_retries)),
@@ -228,8 +238,10 @@ def _interrupts(engine: Engine) -> Iterator[None]:
         if engine.stats.interrupted and main is not None:
             main.cancel()
             return
-        print("\nStopping: finishing the requests in flight (Ctrl-C again to stop now)...",
-              file=sys.stderr)
+        print(
+            "\nStopping: finishing the requests in flight (Ctrl-C again to stop now)...",
+            file=sys.stderr,
+        )
         engine.stop()
 
     try:
@@ -301,7 +313,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     thread.join()
     if "error" in box:
         raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return box["value"]
 
 
 P = ParamSpec("P")

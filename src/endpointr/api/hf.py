@@ -51,7 +51,10 @@ async def ahf_embed_text(
     array([ 0.031, -0.12 , ...], dtype=float32)
     """
     settings = JobSettings(
-        batch_size=1, concurrent_requests=1, max_retries=max_retries, timeout=timeout,
+        batch_size=1,
+        concurrent_requests=1,
+        max_retries=max_retries,
+        timeout=timeout,
         key_name=key_name,
     )
     row = await run_one(text, _endpoint(endpoint_url, parameters), settings)
@@ -78,8 +81,13 @@ async def ahf_embed_batch(
     an exception. Nothing is written to disk.
     """
     settings = JobSettings(
-        batch_size=batch_size, concurrent_requests=concurrent_requests, max_retries=max_retries,
-        timeout=timeout, key_name=key_name, output_dir=None, progress=progress,
+        batch_size=batch_size,
+        concurrent_requests=concurrent_requests,
+        max_retries=max_retries,
+        timeout=timeout,
+        key_name=key_name,
+        output_dir=None,
+        progress=progress,
     )
     table = await run_batch(texts, _endpoint(endpoint_url, parameters), settings, task="embed")
     return (widen_vectors(table) if wide else table).to_pandas()
@@ -127,13 +135,27 @@ async def ahf_embed_df(
     """
     endpoint = _endpoint(endpoint_url, parameters)
     settings = JobSettings(
-        batch_size=batch_size, concurrent_requests=concurrent_requests, max_retries=max_retries,
-        timeout=timeout, chunk_size=chunk_size, output_dir=output_dir, progress=progress,
-        key_name=key_name, overwrite=overwrite, retry_failed=retry_failed, verify=verify,
-        ca_bundle=ca_bundle, extra_manifest={"parameters": endpoint.parameters},
+        batch_size=batch_size,
+        concurrent_requests=concurrent_requests,
+        max_retries=max_retries,
+        timeout=timeout,
+        chunk_size=chunk_size,
+        output_dir=output_dir,
+        progress=progress,
+        key_name=key_name,
+        overwrite=overwrite,
+        retry_failed=retry_failed,
+        verify=verify,
+        ca_bundle=ca_bundle,
+        extra_manifest={"parameters": endpoint.parameters},
     )
     return await run_df(
-        df, endpoint, settings, text_var=text_var, id_var=id_var, task="embed",
+        df,
+        endpoint,
+        settings,
+        text_var=text_var,
+        id_var=id_var,
+        task="embed",
         present=widen_vectors if wide else None,
     )
 

@@ -1,4 +1,4 @@
-"""Retry decisions: pure functions of (attempt, error, random draw), so they test without sleeping."""
+"""Retry decisions: pure functions of (attempt, error, random draw); they test without sleeping."""
 
 from __future__ import annotations
 

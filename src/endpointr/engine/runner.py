@@ -195,7 +195,9 @@ class Engine:
     async def _wait(self) -> None:
         if self._finished:
             return
-        deadlines = [t for t in (self._gate_until, self._waiting[0][0] if self._waiting else 0) if t]
+        deadlines = [
+            t for t in (self._gate_until, self._waiting[0][0] if self._waiting else 0) if t
+        ]
         timeout = min(deadlines) - time.monotonic() if deadlines else None
         self._wake.clear()
         if timeout is None:

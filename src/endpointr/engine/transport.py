@@ -7,7 +7,6 @@ to :class:`~endpointr.errors.TransportError` here and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -98,7 +97,7 @@ class Transport:
             ) as resp:
                 payload = await resp.read()
                 return HttpResponse(resp.status, _lower(resp.headers), payload)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise TransportError(f"no answer within timeout={self._seconds:g} s") from None
         except aiohttp.ClientError as exc:
             raise TransportError(_describe(exc)) from None

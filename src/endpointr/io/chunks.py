@@ -30,8 +30,16 @@ def chunk_paths(directory: Path) -> list[Path]:
     """The committed chunks of ``directory``, in commit order."""
     if not directory.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHUNK_PATTERN.match(p.name))]
+    found = [
+        (int(m.group(1)), p) for p in directory.iterdir() if (m := CHUNK_PATTERN.match(p.name))
+    ]
     return [p for _, p in sorted(found)]
+
+
+def next_chunk_index(directory: Path) -> int:
+    """The number the next chunk of ``directory`` gets: one past the highest committed."""
+    names = [CHUNK_PATTERN.match(p.name) for p in chunk_paths(directory)]
+    return max((int(m.group(1)) for m in names if m), default=0) + 1
 
 
 def read_chunks(paths: Sequence[Path], columns: list[str] | None = None) -> list[pa.Table]:
@@ -83,8 +91,7 @@ class ChunkWriter:
         self._on_commit = on_commit
         self._buffer: list[Result] = []
         self._pending: asyncio.Task[None] | None = None
-        existing = chunk_paths(directory) if directory else []
-        self._next_index = int(CHUNK_PATTERN.match(existing[-1].name).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
+        self._next_index = next_chunk_index(directory) if directory else 1
         self.tables: list[pa.Table] = []
         self.written: list[Path] = []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 __all__ = ["to_frame", "widen_vectors"]
@@ -20,12 +21,14 @@ def to_frame(table: pa.Table, kind: str) -> Any:
     import pandas as pd
 
     nullable_ints = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
-    ints = {f.name for f in table.schema if f.type in nullable_ints and table.column(f.name).null_count}
+    ints = {
+        f.name for f in table.schema if f.type in nullable_ints and table.column(f.name).null_count
+    }
     if not ints:
         return table.to_pandas()
-    frame = table.to_pandas(ignore_metadata=True)
+    frame = table.to_pandas()
     for name in ints:
-        frame[name] = pd.array(table.column(name).to_pylist(), dtype=nullable_ints[table.schema.field(name).type])
+        frame[name] = table.column(name).to_pandas(types_mapper=nullable_ints.get)
     return frame
 
 
@@ -34,20 +37,13 @@ def widen_vectors(table: pa.Table, column: str = "embedding") -> pa.Table:
     index = table.schema.get_field_index(column)
     vectors = table.column(index).combine_chunks()
     if not pa.types.is_fixed_size_list(vectors.type):
-        raise ValueError("vectors have different lengths; wide=True needs one length")
+        return table
     width = vectors.type.list_size
-    flat = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
     valid = vectors.is_valid().to_numpy(zero_copy_only=False)
+    dense = np.zeros((len(vectors), width), dtype=np.float32)
+    dense[valid] = vectors.filter(vectors.is_valid()).flatten().to_numpy().reshape(-1, width)
+    mask = None if valid.all() else ~valid
     table = table.remove_column(index)
     for j in range(width):
-        values = flat[:, j] if valid.all() else _with_nulls(flat[:, j], valid)
-        table = table.add_column(index + j, f"V{j + 1}", values)
+        table = table.add_column(index + j, f"V{j + 1}", pa.array(dense[:, j], mask=mask))
     return table
-
-
-def _with_nulls(values: Any, valid: Any) -> pa.Array:
-    import numpy as np
-
-    full = np.zeros(len(valid), dtype=np.float32)
-    full[valid] = values
-    return pa.array(full, mask=~valid)

@@ -25,8 +25,13 @@ from ..errors import InputError
 __all__ = ["FILE_SUFFIXES", "Source", "open_source"]
 
 PIECE_ROWS = 8192
-FILE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-                 ".ndjson": "jsonl"}
+FILE_SUFFIXES = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 Pairs = Iterator[tuple[Any, Any]]
 
@@ -76,7 +81,9 @@ def _frame_source(data: Any, text_var: str, id_var: str) -> Source:
     if module == "pandas" and hasattr(data, "columns"):
         _need_columns(list(map(str, data.columns)), text_var, id_var, "the data frame")
         ids = _to_arrow_ids(lambda: pa.array(data[id_var], from_pandas=True), id_var)
-        return Source("pandas", ids, id_var, text_var, lambda: _pandas_pairs(data, id_var, text_var))
+        return Source(
+            "pandas", ids, id_var, text_var, lambda: _pandas_pairs(data, id_var, text_var)
+        )
     if module == "polars" and hasattr(data, "columns"):
         _need_columns(data.columns, text_var, id_var, "the data frame")
         table = data.select([id_var, text_var]).to_arrow()
@@ -141,8 +148,12 @@ def _check_ids(ids: pa.Array, id_var: str) -> None:
             f"id column {id_var!r} has {nulls} missing value(s) (first at row {first}); "
             "every row needs an id"
         )
-    if not (pa.types.is_integer(ids.type) or pa.types.is_string(ids.type)
-            or pa.types.is_large_string(ids.type) or pa.types.is_floating(ids.type)):
+    if not (
+        pa.types.is_integer(ids.type)
+        or pa.types.is_string(ids.type)
+        or pa.types.is_large_string(ids.type)
+        or pa.types.is_floating(ids.type)
+    ):
         raise InputError(
             f"id column {id_var!r} has type {ids.type}; ids must be integers or strings"
         )
@@ -206,11 +217,13 @@ def _csv_source(path: Path, text_var: str, id_var: str) -> Source:
     )
 
     def pairs() -> Pairs:
-        reader = pacsv.open_csv(path, convert_options=convert,
-                                read_options=pacsv.ReadOptions(block_size=1 << 20))
+        reader = pacsv.open_csv(
+            path, convert_options=convert, read_options=pacsv.ReadOptions(block_size=1 << 20)
+        )
         for batch in reader:
-            yield from zip(batch.column(id_var).to_pylist(), batch.column(text_var).to_pylist(),
-                           strict=True)
+            yield from zip(
+                batch.column(id_var).to_pylist(), batch.column(text_var).to_pylist(), strict=True
+            )
 
     return Source("pandas", ids, id_var, text_var, pairs)
 
@@ -230,7 +243,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _jsonl_source(path: Path, text_var: str, id_var: str) -> Source:
-    raw_ids = []
+    raw_ids: list[Any] = []
     for number, record in _jsonl_records(path):
         if number == 1 or not raw_ids:
             _need_columns(list(record), text_var, id_var, str(path))
@@ -240,7 +253,9 @@ def _jsonl_source(path: Path, text_var: str, id_var: str) -> Source:
     def pairs() -> Pairs:
         for _, record in _jsonl_records(path):
             text = record.get(text_var)
-            yield record.get(id_var), (None if isinstance(text, float) and math.isnan(text)
-                                       else text)
+            yield (
+                record.get(id_var),
+                (None if isinstance(text, float) and math.isnan(text) else text),
+            )
 
     return Source("pandas", ids, id_var, text_var, pairs)

@@ -113,7 +113,7 @@ def classify_status(status: int, message: str, retry_after: float | None) -> Req
 
 
 def error_message(response: HttpResponse) -> str:
-    """The server's own message from the HF, OpenAI or Anthropic error shapes, else ``HTTP <status>``."""
+    """The server's message from the HF, OpenAI or Anthropic error shapes, else ``HTTP <n>``."""
     try:
         body = orjson.loads(response.body)
     except orjson.JSONDecodeError:

@@ -77,8 +77,7 @@ def _as_matrix(body: Any, n_rows: int) -> np.ndarray:
         raise ResponseFormatError("vectors in the answer are ragged or not numbers") from None
     if matrix.ndim == 3:
         raise ResponseFormatError(
-            "the endpoint returned token embeddings (3-D); use a pooled sentence-embedding "
-            "endpoint"
+            "the endpoint returned token embeddings (3-D); use a pooled sentence-embedding endpoint"
         )
     if matrix.ndim != 2:
         raise ResponseFormatError(f"expected a list of vectors, got {matrix.ndim}-D data")

@@ -1,0 +1,132 @@
+"""The subcommands: embed, fake-server, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..providers.hf import HFEmbed
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add every subcommand to the ``sub`` parsers."""
+    from .main import _json_object, add_run_options
+
+    embed = sub.add_parser(
+        "embed",
+        help="embed every row of a file",
+        description="Embed every row of a CSV, Parquet or JSONL file.",
+    )
+    add_run_options(embed, batch_size=8, chunk_size=5000, timeout=15, key_name="HF_API_KEY")
+    embed.add_argument("--endpoint-url", required=True, help="the endpoint's URL")
+    embed.add_argument(
+        "--parameters",
+        type=_json_object,
+        default=None,
+        help="extra request fields as JSON, e.g. '{\"normalize\": true}'",
+    )
+    embed.set_defaults(handler=_embed)
+
+    fake = sub.add_parser(
+        "fake-server",
+        help="run the local fake endpoint server",
+        description="Serve the HF/TEI, OpenAI and Anthropic wire formats "
+        "on 127.0.0.1 with deterministic answers (for tests and demos).",
+    )
+    fake.add_argument("--port", type=int, default=8089, help="port (0: any free one)")
+    fake.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    fake.add_argument("--per-row-latency", type=float, default=0.0, help="seconds per row")
+    fake.add_argument(
+        "--capacity", type=int, default=None, help="answer 429 above this many requests in flight"
+    )
+    fake.add_argument("--dim", type=int, default=384, help="embedding dimension")
+    fake.set_defaults(handler=_fake_server)
+
+    demo = sub.add_parser(
+        "demo",
+        help="embed a sample file against the bundled fake server",
+        description="Start the fake server, write a sample CSV and embed it "
+        "end to end: no API key, no network.",
+    )
+    demo.add_argument("--rows", type=int, default=20_000, help="rows in the sample file")
+    demo.add_argument("--output-dir", default="endpointr-demo", help="where results go")
+    demo.set_defaults(handler=_demo)
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from .main import endpoint_url, run_table, settings_from
+
+    endpoint = HFEmbed(endpoint_url(args.endpoint_url), dict(args.parameters or {}))
+    settings = settings_from(args, extra_manifest={"parameters": endpoint.parameters})
+    return run_table(args, endpoint, "embed", settings)
+
+
+def _fake_server(args: argparse.Namespace) -> int:
+    from ..testing.server import serve_forever
+
+    serve_forever(
+        port=args.port,
+        latency=args.latency,
+        per_row_latency=args.per_row_latency,
+        capacity=args.capacity,
+        dim=args.dim,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from ..io.chunks import chunk_paths
+    from ..testing import FakeServer
+    from .main import run_table
+
+    words = [
+        "fast",
+        "rows",
+        "endpoint",
+        "vector",
+        "table",
+        "stream",
+        "retry",
+        "chunk",
+        "model",
+        "server",
+    ]
+    texts = [
+        " ".join(words[(i * 7 + j) % len(words)] for j in range(8)) + f" #{i}"
+        for i in range(args.rows)
+    ]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeServer(latency=0.02, per_row_latency=0.001, dim=384) as server,
+    ):
+        path = Path(tmp) / "sample.csv"
+        pacsv.write_csv(pa.table({"id": range(args.rows), "text": texts}), path)
+        print(
+            f"fake server at {server.url}; embedding {args.rows:,} rows "
+            f"(batch_size=32, concurrent_requests=20)",
+            file=sys.stderr,
+        )
+        parser_args = argparse.Namespace(input=str(path), text_col="text", id_col="id")
+        from ..api._job import JobSettings
+
+        settings = JobSettings(
+            batch_size=32,
+            concurrent_requests=20,
+            output_dir=args.output_dir,
+            overwrite=True,
+            key_name=None,
+            timeout=15,
+        )
+        code = run_table(parser_args, HFEmbed(server.url + "/embed"), "embed", settings)
+    table = pa.concat_tables(pq.read_table(p) for p in chunk_paths(Path(args.output_dir)))
+    print(table.slice(0, 3).to_pandas().to_string(max_colwidth=40))
+    return code

@@ -1,0 +1,319 @@
+"""A fake inference server for tests, benchmarks and demos.
+
+:class:`FakeServer` is a real HTTP server on 127.0.0.1 that speaks the wire formats of
+Hugging Face Inference Endpoints / TEI, OpenAI and Anthropic with deterministic answers,
+a latency model, a capacity limit and scripted faults, and records what it saw.
+:func:`serve_forever` and :func:`main` run it in the foreground of a process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import fields
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .app import DEFAULT_RANDOM_KINDS, build_app, set_random_faults
+from .faults import Fault
+from .state import Poison, ServerState, ServerStats, Settings
+
+__all__ = [
+    "FakeServer",
+    "add_arguments",
+    "main",
+    "serve_forever",
+    "settings_from_args",
+]
+
+_LOOPBACK = "127.0.0.1"
+_SHUTDOWN_TIMEOUT = 0.25
+_START_TIMEOUT = 30.0
+
+
+def _loopback(host: str) -> str:
+    if host not in (_LOOPBACK, "localhost"):
+        raise ValueError(f"the fake server only binds {_LOOPBACK}, not {host!r}")
+    return _LOOPBACK
+
+
+async def _start_site(state: ServerState, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(
+        build_app(state),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=_SHUTDOWN_TIMEOUT,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, backlog=1024)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, int(runner.addresses[0][1])
+
+
+class FakeServer:
+    """A deterministic fake of HF/TEI, OpenAI and Anthropic, served on 127.0.0.1.
+
+    Settings (all changeable later with :meth:`configure`):
+
+    - ``latency``, ``per_row_latency``: an admitted request waits
+      ``latency + per_row_latency * rows`` seconds before its answer.
+    - ``capacity``: with ``capacity`` requests in flight, a new one is answered 429 at
+      once with ``Retry-After: retry_after`` (seconds).
+    - ``dim``: embedding size; ``labels``: classification labels; ``classify_shape``:
+      ``"all"`` or ``"top1"``, the shape of ``/classify`` answers to a list.
+    - ``max_client_batch_size``, ``max_batch_tokens``, ``max_input_length``,
+      ``model_id``, ``model_type`` (``"embedding"``/``"classifier"``): reported by
+      ``/info``; more inputs than ``max_client_batch_size`` to ``/``, ``/embed`` or
+      ``/predict`` are answered 413 as TEI does.
+    - ``api_key``: required by every provider route (``Authorization: Bearer`` for HF and
+      OpenAI, ``x-api-key`` for Anthropic), else 401.
+    - ``rpm``: requests per minute per provider family, else 429 with rate-limit headers.
+    - ``shuffle_embeddings``: OpenAI embeddings come in reversed order.
+
+    Faults, poison and recorded requests are described on their methods. The server
+    runs in a daemon thread with its own event loop; every method is thread-safe.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = _LOOPBACK,
+        port: int = 0,
+        latency: float = 0.0,
+        per_row_latency: float = 0.0,
+        capacity: int | None = None,
+        retry_after: float = 0.05,
+        dim: int = 384,
+        labels: Sequence[str] = ("NEGATIVE", "NEUTRAL", "POSITIVE"),
+        classify_shape: str = "all",
+        max_client_batch_size: int = 32,
+        max_batch_tokens: int = 16384,
+        max_input_length: int = 512,
+        model_id: str = "fake/embedder",
+        model_type: str = "embedding",
+        api_key: str | None = None,
+        rpm: int | None = None,
+        shuffle_embeddings: bool = False,
+    ) -> None:
+        self._host = _loopback(host)
+        self._port = port
+        settings = Settings(
+            latency=latency,
+            per_row_latency=per_row_latency,
+            capacity=capacity,
+            retry_after=retry_after,
+            dim=dim,
+            labels=tuple(labels),
+            classify_shape=classify_shape,
+            max_client_batch_size=max_client_batch_size,
+            max_batch_tokens=max_batch_tokens,
+            max_input_length=max_input_length,
+            model_id=model_id,
+            model_type=model_type,
+            api_key=api_key,
+            rpm=rpm,
+            shuffle_embeddings=shuffle_embeddings,
+        )
+        self._state = ServerState(settings)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``; the port is known once :meth:`start` returned."""
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The TCP port listened on (0 before :meth:`start` when a free one was asked)."""
+        return self._port
+
+    @property
+    def settings(self) -> Settings:
+        """The current settings."""
+        return self._state.settings
+
+    def start(self) -> FakeServer:
+        """Start serving in a daemon thread; returns once the port is listening."""
+        if self._thread is not None:
+            raise RuntimeError("the fake server is already started")
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="endpointr-fake-server", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(_START_TIMEOUT):
+            raise RuntimeError("the fake server did not start in time")
+        if self._error is not None:
+            self._thread = None
+            raise self._error
+        return self
+
+    def _run(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            self._runner, self._port = loop.run_until_complete(
+                _start_site(self._state, self._host, self._port)
+            )
+        except BaseException as exc:
+            self._error = exc
+            loop.close()
+            ready.set()
+            return
+        self._loop = loop
+        ready.set()
+        try:
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+        finally:
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end; a no-op if not running."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        self._thread = self._loop = self._runner = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def configure(self, **settings: Any) -> None:
+        """Change settings (same names as the constructor's, except host and port) while
+        running; unknown names or invalid values raise ``ValueError``."""
+        self._state.configure(settings)
+
+    def script(self, *faults: Fault) -> None:
+        """Give the next admitted requests these faults, one each, in order.
+
+        Calls add to the queue. ``Fault.ok()`` leaves its request alone. Requests
+        rejected on arrival (401, 429 over capacity or rate limit) take no fault.
+        """
+        self._state.script(faults)
+
+    def random_faults(
+        self,
+        rate: float = 0.15,
+        kinds: Sequence[str] = DEFAULT_RANDOM_KINDS,
+        seed: int = 1,
+        *,
+        delay: float = 1.0,
+    ) -> None:
+        """Give each admitted, unscripted request a fault with probability ``rate``.
+
+        The fault is drawn from ``kinds`` (names as in :meth:`Fault.from_kind`; ``"429"``
+        carries ``Retry-After: retry_after``, ``"delay"`` waits ``delay`` seconds) by a
+        generator seeded with ``seed``. A new call replaces the previous one.
+        """
+        set_random_faults(self._state, rate, tuple(kinds), seed, delay)
+
+    def poison(self, substring: str, status: int = 400, message: str = "input too long") -> None:
+        """Answer ``status`` (provider error body with ``message``) to every request with
+        a row text containing ``substring`` (chat: the last user message)."""
+        self._state.add_poison(Poison(substring, status, message))
+
+    def reset(self) -> None:
+        """Forget scripts, random faults, poison, recorded requests and the prompt cache."""
+        self._state.reset()
+
+    @property
+    def stats(self) -> ServerStats:
+        """A snapshot of the requests seen since start or the last :meth:`reset`."""
+        return self._state.snapshot()
+
+
+def serve_forever(port: int = 8089, host: str = _LOOPBACK, **settings: Any) -> None:
+    """Serve in the foreground until SIGINT or SIGTERM.
+
+    Prints exactly one line, ``endpointr fake server listening on http://127.0.0.1:PORT``,
+    to stdout (flushed) once listening. ``settings`` are :class:`FakeServer`'s.
+    """
+    state = ServerState(Settings(**settings))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(state, _loopback(host), port))
+
+
+async def _serve(state: ServerState, host: str, port: int) -> None:
+    runner, bound = await _start_site(state, host, port)
+    print(f"endpointr fake server listening on http://{host}:{bound}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the fake server's flags (``--port``, ``--latency``, ...) to ``parser``."""
+    defaults = Settings()
+    parser.add_argument("--host", default=_LOOPBACK, help="only 127.0.0.1 is allowed")
+    parser.add_argument("--port", type=int, default=8089, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=defaults.latency)
+    parser.add_argument("--per-row-latency", type=float, default=defaults.per_row_latency)
+    parser.add_argument("--capacity", type=int, default=None)
+    parser.add_argument("--retry-after", type=float, default=defaults.retry_after)
+    parser.add_argument("--dim", type=int, default=defaults.dim)
+    parser.add_argument("--labels", default=",".join(defaults.labels), help="comma-separated")
+    parser.add_argument("--classify-shape", choices=("all", "top1"), default="all")
+    parser.add_argument("--max-client-batch-size", type=int, default=defaults.max_client_batch_size)
+    parser.add_argument("--max-batch-tokens", type=int, default=defaults.max_batch_tokens)
+    parser.add_argument("--max-input-length", type=int, default=defaults.max_input_length)
+    parser.add_argument("--model-id", default=defaults.model_id)
+    parser.add_argument("--model-type", choices=("embedding", "classifier"), default="embedding")
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--rpm", type=int, default=None)
+    parser.add_argument("--shuffle-embeddings", action="store_true")
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings keywords of parsed :func:`add_arguments` flags (without host/port)."""
+    values = {f.name: getattr(args, f.name) for f in fields(Settings)}
+    values["labels"] = tuple(label.strip() for label in args.labels.split(",") if label.strip())
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the fake server in the foreground with command-line flags; returns 0."""
+    parser = argparse.ArgumentParser(
+        prog="endpointr fake-server", description="Deterministic fake HF/OpenAI/Anthropic server."
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        serve_forever(args.port, args.host, **settings_from_args(args))
+    except (ValueError, OSError) as exc:
+        print(f"endpointr fake-server: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

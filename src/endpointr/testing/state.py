@@ -1,0 +1,323 @@
+"""The fake server's settings, its record of requests and its fault plan.
+
+All mutable state lives in :class:`ServerState`, guarded by one lock: the server's
+event loop thread writes it while the test thread reads snapshots and changes plans.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from .faults import Fault
+
+__all__ = [
+    "Poison",
+    "RateInfo",
+    "RecordedRequest",
+    "ServerState",
+    "ServerStats",
+    "Settings",
+    "Ticket",
+]
+
+_CLASSIFY_SHAPES = ("all", "top1")
+_MODEL_TYPES = ("embedding", "classifier")
+_UNLIMITED = 1_000_000
+_WINDOW = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything :class:`~endpointr.testing.FakeServer` can be configured with.
+
+    Invalid values raise ``ValueError``; see ``FakeServer`` for what each one means.
+    """
+
+    latency: float = 0.0
+    per_row_latency: float = 0.0
+    capacity: int | None = None
+    retry_after: float = 0.05
+    dim: int = 384
+    labels: tuple[str, ...] = ("NEGATIVE", "NEUTRAL", "POSITIVE")
+    classify_shape: str = "all"
+    max_client_batch_size: int = 32
+    max_batch_tokens: int = 16384
+    max_input_length: int = 512
+    model_id: str = "fake/embedder"
+    api_key: str | None = None
+    rpm: int | None = None
+    shuffle_embeddings: bool = False
+    model_type: str = "embedding"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(str(label) for label in self.labels))
+        if min(self.latency, self.per_row_latency, self.retry_after) < 0:
+            raise ValueError("latency, per_row_latency and retry_after must be >= 0")
+        if self.capacity is not None and self.capacity < 0:
+            raise ValueError(f"capacity must be None or >= 0, got {self.capacity}")
+        if self.rpm is not None and self.rpm < 1:
+            raise ValueError(f"rpm must be None or >= 1, got {self.rpm}")
+        if self.dim < 1 or self.max_client_batch_size < 1:
+            raise ValueError("dim and max_client_batch_size must be >= 1")
+        if not self.labels:
+            raise ValueError("labels must not be empty")
+        if self.classify_shape not in _CLASSIFY_SHAPES:
+            raise ValueError(f"classify_shape must be one of {_CLASSIFY_SHAPES}")
+        if self.model_type not in _MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {_MODEL_TYPES}")
+
+    def updated(self, changes: Mapping[str, Any]) -> Settings:
+        """A copy with ``changes`` applied; unknown names raise ``ValueError``."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}; known: {sorted(known)}")
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request to a provider route as the server saw it.
+
+    ``headers`` has lowercased names; ``json`` is the parsed body (``None`` if it was
+    not JSON); ``rows`` counts the inputs (1 for chat and messages). ``status`` is the
+    status answered, ``None`` while in flight or when the connection was dropped;
+    ``t_start`` and ``t_end`` are ``time.monotonic()`` values (``t_end`` is ``None``
+    while in flight).
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    rows: int
+    status: int | None
+    t_start: float
+    t_end: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a JSON object, without headers."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "json": self.json,
+            "rows": self.rows,
+            "status": self.status,
+            "t_start": self.t_start,
+            "t_end": self.t_end,
+        }
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """A snapshot of what the server saw since it started or was last reset."""
+
+    requests: list[RecordedRequest]
+    peak_in_flight: int
+    texts_seen: Counter[str]
+
+    @property
+    def rows_per_request(self) -> list[int]:
+        """``rows`` of every request, in arrival order."""
+        return [r.rows for r in self.requests]
+
+    @property
+    def request_count(self) -> int:
+        """How many provider requests arrived (any outcome)."""
+        return len(self.requests)
+
+    @property
+    def row_count(self) -> int:
+        """Rows over the requests answered 200."""
+        return sum(r.rows for r in self.requests if r.status == 200)
+
+    def to_json(self, *, with_requests: bool = True) -> dict[str, Any]:
+        """The snapshot as the ``GET /_stats`` JSON object (no headers)."""
+        return {
+            "requests": [r.to_json() for r in self.requests] if with_requests else None,
+            "peak_in_flight": self.peak_in_flight,
+            "rows_per_request": self.rows_per_request,
+            "request_count": self.request_count,
+            "row_count": self.row_count,
+            "texts_seen": dict(self.texts_seen),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RateInfo:
+    """Request budget of a route family: ``limit`` per minute, ``remaining`` now."""
+
+    limit: int
+    remaining: int
+    reset_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """Requests with a text containing ``substring`` are answered ``status``."""
+
+    substring: str
+    status: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An answer given on arrival, before the request is admitted."""
+
+    status: int
+    message: str | None
+    retry_after: float | None
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A request's place in the record and what the server decided on its arrival."""
+
+    slot: int
+    generation: int
+    rate: RateInfo
+    rejection: Rejection | None = None
+    fault: Fault | None = None
+
+
+@dataclass(slots=True)
+class _RandomFaults:
+    rate: float
+    faults: list[Fault]
+    rng: random.Random
+
+
+@dataclass(slots=True)
+class _Plan:
+    script: deque[Fault] = field(default_factory=deque)
+    random: _RandomFaults | None = None
+    poison: list[Poison] = field(default_factory=list)
+
+
+class ServerState:
+    """Settings, fault plan and record of one fake server; safe to use from any thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._plan = _Plan()
+        self._records: list[RecordedRequest] = []
+        self._texts: Counter[str] = Counter()
+        self._generation = 0
+        self._in_flight = 0
+        self._peak = 0
+        self._windows: dict[str, deque[float]] = {}
+        self.cached_prompts: set[str] = set()
+
+    def configure(self, changes: Mapping[str, Any]) -> None:
+        """Replace the settings with a copy that has ``changes`` applied."""
+        self.settings = self.settings.updated(changes)
+
+    def script(self, faults: Iterable[Fault]) -> None:
+        """Queue ``faults`` for the next admitted requests, one each, in order."""
+        with self._lock:
+            self._plan.script.extend(faults)
+
+    def set_random(self, rate: float, faults: Sequence[Fault], seed: int) -> None:
+        """Give each admitted unscripted request a fault of ``faults`` with ``rate``."""
+        if not 0.0 <= rate <= 1.0 or (rate and not faults):
+            raise ValueError("rate must be within [0, 1] and kinds must not be empty")
+        with self._lock:
+            self._plan.random = _RandomFaults(rate, list(faults), random.Random(seed))
+
+    def add_poison(self, poison: Poison) -> None:
+        """Answer every request with a text containing ``poison.substring`` with an error."""
+        with self._lock:
+            self._plan.poison.append(poison)
+
+    def reset(self) -> None:
+        """Forget the fault plan, poison, records, rate windows and prompt cache."""
+        with self._lock:
+            self._plan = _Plan()
+            self._records = []
+            self._texts = Counter()
+            self._generation += 1
+            self._peak = self._in_flight
+            self._windows = {}
+            self.cached_prompts = set()
+
+    def snapshot(self) -> ServerStats:
+        """A consistent copy of the record."""
+        with self._lock:
+            return ServerStats(list(self._records), self._peak, Counter(self._texts))
+
+    def poisoned(self, texts: Iterable[str]) -> Poison | None:
+        """The first poison matching any of ``texts``, if any."""
+        plan = self._plan.poison
+        if not plan:
+            return None
+        for text in texts:
+            for poison in plan:
+                if poison.substring in text:
+                    return poison
+        return None
+
+    def arrive(
+        self, record: RecordedRequest, texts: Sequence[str], family: str, authorized: bool
+    ) -> Ticket:
+        """Record a request and decide: reject it (401/429) or admit it with its fault."""
+        settings = self.settings
+        with self._lock:
+            self._records.append(record)
+            self._texts.update(texts)
+            ticket = Ticket(len(self._records) - 1, self._generation, _unlimited())
+            if not authorized:
+                ticket.rejection = Rejection(401, None, None)
+                return ticket
+            ticket.rate, allowed = self._spend(family, settings.rpm, record.t_start)
+            if not allowed:
+                message = f"Rate limit reached: {settings.rpm} requests per minute"
+                ticket.rejection = Rejection(429, message, ticket.rate.reset_seconds)
+            elif settings.capacity is not None and self._in_flight >= settings.capacity:
+                ticket.rejection = Rejection(429, None, settings.retry_after)
+            else:
+                self._in_flight += 1
+                self._peak = max(self._peak, self._in_flight)
+                ticket.fault = self._next_fault()
+            return ticket
+
+    def finish(self, ticket: Ticket, status: int | None) -> None:
+        """Close a request's record with the status sent (``None``: connection dropped)."""
+        with self._lock:
+            if ticket.rejection is None:
+                self._in_flight -= 1
+            if ticket.generation == self._generation:
+                record = self._records[ticket.slot]
+                self._records[ticket.slot] = replace(record, status=status, t_end=time.monotonic())
+
+    def _next_fault(self) -> Fault | None:
+        plan = self._plan
+        if plan.script:
+            return plan.script.popleft()
+        chance = plan.random
+        if chance is not None and chance.rng.random() < chance.rate:
+            return chance.rng.choice(chance.faults)
+        return None
+
+    def _spend(self, family: str, rpm: int | None, now: float) -> tuple[RateInfo, bool]:
+        if rpm is None:
+            return _unlimited(), True
+        window = self._windows.setdefault(family, deque())
+        while window and window[0] <= now - _WINDOW:
+            window.popleft()
+        allowed = len(window) < rpm
+        if allowed:
+            window.append(now)
+        reset = window[0] + _WINDOW - now if window else 0.0
+        return RateInfo(rpm, rpm - len(window), max(reset, 0.0)), allowed
+
+
+def _unlimited() -> RateInfo:
+    return RateInfo(_UNLIMITED, _UNLIMITED - 1, 0.0)
