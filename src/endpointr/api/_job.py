@@ -24,7 +24,7 @@ from ..engine.retry import RetryPolicy
 from ..engine.runner import Engine, RunStats
 from ..engine.transport import Transport
 from ..errors import ConfigError, EndpointrError
-from ..io.chunks import ChunkWriter, chunk_paths, read_chunks
+from ..io.chunks import ChunkWriter, chunk_paths, drop_superseded, read_chunks
 from ..io.manifest import OutputDir, latest_per_id, now_iso, prepare_output_dir
 from ..io.readers import Source
 from ..providers.base import Endpoint
@@ -121,6 +121,8 @@ async def run_job(
         )
     await _drive(source, endpoint, settings, key, stats, writer, skip)
     if out:
+        if settings.retry_failed and writer.written:
+            drop_superseded(out.path, writer.written, source.id_var)
         _finish_manifest(out, stats, source.id_var)
     if stats.interrupted:
         where = f" in {out.path}" if out else ""

@@ -47,6 +47,15 @@ def register(sub: Any) -> None:
     fake.add_argument("--dim", type=int, default=384, help="embedding dimension")
     fake.set_defaults(handler=_fake_server)
 
+    retry = sub.add_parser(
+        "retry-failed",
+        help="re-send the error rows of an earlier run",
+        description="Re-run the command that made OUTPUT_DIR, sending only the rows that "
+        "ended as errors; their new results replace the old ones in place.",
+    )
+    retry.add_argument("output_dir", help="an output directory made by an endpointr command")
+    retry.set_defaults(handler=_retry_failed)
+
     demo = sub.add_parser(
         "demo",
         help="embed a sample file against the bundled fake server",
@@ -64,6 +73,30 @@ def _embed(args: argparse.Namespace) -> int:
     endpoint = HFEmbed(endpoint_url(args.endpoint_url), dict(args.parameters or {}))
     settings = settings_from(args, extra_manifest={"parameters": endpoint.parameters})
     return run_table(args, endpoint, "embed", settings)
+
+
+def _retry_failed(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ..errors import CheckpointError
+    from ..io.manifest import MANIFEST
+    from .main import build_parser, run
+
+    path = Path(args.output_dir) / MANIFEST
+    try:
+        command = orjson.loads(path.read_bytes()).get("command")
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from None
+    if not command:
+        raise CheckpointError(
+            f"{args.output_dir} was not made by the endpointr command line; call the same "
+            "function again with retry_failed=True"
+        )
+    argv = [a for a in command if a not in ("--overwrite", "--retry-failed")]
+    argv += ["--output-dir", str(args.output_dir), "--retry-failed"]
+    again = build_parser().parse_args(argv)
+    again.argv = command
+    return run(again)
 
 
 def _fake_server(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import orjson
 
 from .._version import __version__
 from ..api._job import JobSettings, run_job
-from ..config import check_url
+from ..config import check_url, redact_url
 from ..errors import EndpointrError
 from ..io.readers import open_source
 from ..providers.base import Endpoint
@@ -139,8 +139,14 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> JobSettings:
 def run_table(
     args: argparse.Namespace, endpoint: Endpoint, task: str, settings: JobSettings
 ) -> int:
-    """Run a file through ``endpoint``; results stay on disk (nothing is collected)."""
+    """Run a file through ``endpoint``; results stay on disk (nothing is collected).
+
+    The command line is kept in the manifest (URLs redacted) for ``endpointr retry-failed``.
+    """
     settings.check()
+    argv = getattr(args, "argv", None)
+    if argv:
+        settings.extra_manifest["command"] = [redact_url(a) if "://" in a else a for a in argv]
     source = open_source(Path(args.input), text_var=args.text_col, id_var=args.id_col)
     outcome = asyncio.run(run_job(source, endpoint, settings, task=task, collect=False))
     print(f"results: {outcome.output_dir}", file=sys.stderr)

@@ -112,6 +112,13 @@ def _describe(exc: aiohttp.ClientError) -> str:
         return "the server closed the connection before answering"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "the connection broke in the middle of the answer"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return (
+            f"TLS certificate of {exc.host}:{exc.port} could not be verified; pass "
+            "ca_bundle= (--ca-bundle) with its CA, or verify=False (--insecure) for a test server"
+        )
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS error: {exc.strerror or type(exc).__name__}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or 'refused'})"
     if isinstance(exc, aiohttp.ClientOSError):

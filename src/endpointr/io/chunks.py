@@ -14,13 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import CheckpointError
 from ..providers.base import Endpoint
 from ..types import Result
 
-__all__ = ["CHUNK_PATTERN", "ChunkWriter", "chunk_paths", "read_chunks", "results_table"]
+__all__ = [
+    "CHUNK_PATTERN",
+    "ChunkWriter",
+    "chunk_paths",
+    "drop_superseded",
+    "read_chunks",
+    "results_table",
+]
 
 CHUNK_PATTERN = re.compile(r"^chunk-(\d{5,})\.parquet$")
 ERROR_COLUMNS = (".error", ".error_msg", ".status", ".attempts")
@@ -144,3 +152,31 @@ def write_atomic(path: Path, write: Any) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def drop_superseded(directory: Path, new: Sequence[Path], id_var: str) -> int:
+    """Remove from older chunks the rows whose ids the ``new`` chunks hold again.
+
+    Used after re-sending error rows, so that each id is in exactly one chunk. Each
+    rewrite is atomic; a crash half-way leaves an id twice, and readers take the row of
+    the later chunk. Returns the number of rows removed.
+    """
+    fresh = [table.column(id_var) for table in read_chunks(new, columns=[id_var])]
+    if not fresh:
+        return 0
+    value_set = pa.chunked_array(fresh).combine_chunks()
+    removed = 0
+    for path in chunk_paths(directory):
+        if path in new:
+            continue
+        ids = read_chunks([path], columns=[id_var])[0].column(id_var)
+        stale = pc.is_in(ids, value_set=value_set)
+        count = pc.sum(stale).as_py() or 0
+        if count:
+            kept = read_chunks([path])[0].filter(pc.invert(stale))
+            if kept.num_rows:
+                write_atomic(path, lambda tmp, t=kept: pq.write_table(t, tmp, compression="zstd"))
+            else:
+                path.unlink()
+            removed += count
+    return removed
