@@ -60,6 +60,7 @@ class RunStats:
 class _Request:
     rows: list[Row]
     attempt: int = 0
+    sent_at: float = 0.0
 
 
 def row_problem(text: Any) -> str | None:
@@ -211,9 +212,10 @@ class Engine:
 
     async def _attempt(self, request: _Request) -> list[Result] | RequestError:
         request.attempt += 1
+        request.sent_at = time.monotonic()
         self.stats.requests += 1
         if self.stats.first_request is None:
-            self.stats.first_request = time.monotonic()
+            self.stats.first_request = request.sent_at
         try:
             response = await self._transport.send(self._endpoint.build_request(request.rows))
             if 200 <= response.status < 300:
@@ -231,11 +233,11 @@ class Engine:
         if not isinstance(outcome, RequestError):
             for result in outcome:
                 result.attempts = request.attempt
-            self._limit.on_success()
+            self._limit.on_success(time.monotonic() - request.sent_at)
             await self._emit(outcome)
             return
-        if isinstance(outcome, RateLimitError):
-            self._limit.on_rate_limited()
+        if isinstance(outcome, RateLimitError) or outcome.status == 503:
+            self._limit.on_overload()
         delay = self._policy.delay(request.attempt, outcome)
         if delay is not None and not self._stopping:
             self.stats.retries += 1

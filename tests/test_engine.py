@@ -1,0 +1,156 @@
+"""The engine's pure decisions (retry, limits, Retry-After) and its behaviour under load."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pandas as pd
+import pytest
+
+import endpointr as er
+from endpointr.engine.limits import ConcurrencyLimit, RateLimiter
+from endpointr.engine.retry import RetryPolicy
+from endpointr.errors import ClientError, RateLimitError, ServerError
+from endpointr.providers.base import classify_status, parse_retry_after
+from endpointr.testing import FakeServer
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    policy = RetryPolicy(max_attempts=10, base=1.0, cap=8.0)
+    low = [policy.delay(n, ServerError("x"), draw=0.0) for n in range(1, 7)]
+    high = [policy.delay(n, ServerError("x"), draw=0.999) for n in range(1, 7)]
+    assert low == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert all(
+        h is not None and 1.99 * lo < h <= 2 * lo
+        for lo, h in zip(low, high, strict=True)
+        if lo is not None
+    )
+
+
+def test_retry_after_replaces_backoff_and_is_capped() -> None:
+    policy = RetryPolicy(max_attempts=5, max_retry_after=60)
+    assert policy.delay(1, RateLimitError("x", retry_after=7.0), draw=0.0) == 7.0
+    assert policy.delay(1, RateLimitError("x", retry_after=7.0), draw=1.0) == pytest.approx(7.7)
+    assert policy.delay(1, RateLimitError("x", retry_after=900.0), draw=0.0) == 60
+
+
+def test_no_retry_for_final_errors_or_after_max_attempts() -> None:
+    policy = RetryPolicy(max_attempts=3)
+    assert policy.delay(1, ClientError("bad", status=400)) is None
+    assert policy.delay(3, ServerError("x", status=503)) is None
+    assert policy.delay(2, ServerError("x", status=503)) is not None
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (408, ServerError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (504, ServerError),
+        (529, RateLimitError),
+        (400, ClientError),
+        (401, ClientError),
+        (404, ClientError),
+        (422, ClientError),
+    ],
+)
+def test_status_classification(status: int, kind: type) -> None:
+    error = classify_status(status, "m", None)
+    assert type(error) is kind
+    assert error.retryable == (kind is not ClientError)
+
+
+def test_retry_after_header_forms() -> None:
+    assert parse_retry_after({"retry-after": "3"}) == 3.0
+    assert parse_retry_after({"retry-after": "0.25"}) == 0.25
+    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    date = email.utils.formatdate(1_000_030, usegmt=True)
+    assert parse_retry_after({"retry-after": date}, now=1_000_000) == pytest.approx(30)
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({}) is None
+
+
+def test_rate_limiter_allows_one_seconds_burst_then_spaces_requests() -> None:
+    limiter = RateLimiter(requests_per_minute=120, now=0.0)
+    assert [limiter.try_acquire(now=0.0) for _ in range(2)] == [0.0, 0.0]
+    assert limiter.try_acquire(now=0.0) == pytest.approx(0.5)
+    assert limiter.try_acquire(now=0.5) == 0.0
+    assert limiter.try_acquire(now=0.5) == pytest.approx(0.5)
+
+
+def test_token_budget_gates_large_requests() -> None:
+    limiter = RateLimiter(tokens_per_minute=6000, now=0.0)
+    assert limiter.try_acquire(now=0.0, tokens=80) == 0.0
+    assert limiter.try_acquire(now=0.0, tokens=50) == pytest.approx(0.3)
+
+
+def test_auto_limit_grows_while_latency_holds_and_shrinks_on_overload() -> None:
+    limit = ConcurrencyLimit(4, auto=True)
+    for _ in range(4 + 8 + 16):
+        limit.on_success(0.1)
+    assert limit.value == 32
+    limit.on_overload()
+    assert limit.value == 22
+    limit.on_overload()
+    assert limit.value == 22
+    for _ in range(22 * 5):
+        limit.on_success(0.5)
+    assert limit.value < 22
+
+
+def test_fixed_limit_never_moves() -> None:
+    limit = ConcurrencyLimit(5)
+    limit.on_overload()
+    limit.on_success(0.1)
+    assert limit.value == 5
+
+
+def test_auto_concurrency_settles_at_the_servers_capacity() -> None:
+    df = pd.DataFrame({"id": range(2400), "text": [f"t {i}" for i in range(2400)]})
+    with FakeServer(latency=0.02, capacity=6) as server:
+        out = er.hf_embed_df(
+            df,
+            text_var="text",
+            id_var="id",
+            endpoint_url=server.url + "/embed",
+            key_name=None,
+            output_dir=None,
+            progress=False,
+            batch_size=4,
+            concurrent_requests="auto",
+            max_retries=10,
+        )
+        statuses = [r.status for r in server.stats.requests]
+    assert not out[".error"].any()
+    assert server.stats.peak_in_flight == 6
+    assert statuses.count(429) < 0.15 * statuses.count(200)
+
+
+def test_requests_per_minute_is_honoured(server: FakeServer) -> None:
+    import asyncio
+
+    from endpointr.api._common import run_df
+    from endpointr.api._job import JobSettings
+    from endpointr.providers.hf import HFEmbed
+
+    df = pd.DataFrame({"id": range(12), "text": [f"t{i}" for i in range(12)]})
+    settings = JobSettings(
+        batch_size=1,
+        concurrent_requests=12,
+        output_dir=None,
+        progress=False,
+        requests_per_minute=480,
+    )
+    asyncio.run(
+        run_df(
+            df, HFEmbed(server.url + "/embed"), settings, text_var="text", id_var="id", task="embed"
+        )
+    )
+    starts = sorted(r.t_start for r in server.stats.requests)
+    assert len(starts) == 12
+    # 8 a second with a burst of 8: the last 4 leave over at least half a second.
+    assert starts[-1] - starts[0] >= (12 - 8) / 8 - 0.05
+    assert starts[7] - starts[0] < 0.25
