@@ -1,6 +1,14 @@
 """endpointr: push the rows of a table through ML inference endpoints, fast, losing none."""
 
 from ._version import __version__
+from .api.anthropic import (
+    aant_complete_batch,
+    aant_complete_df,
+    aant_complete_text,
+    ant_complete_batch,
+    ant_complete_df,
+    ant_complete_text,
+)
 from .api.hf import (
     ahf_embed_batch,
     ahf_embed_df,
@@ -8,6 +16,36 @@ from .api.hf import (
     hf_embed_batch,
     hf_embed_df,
     hf_embed_text,
+)
+from .api.hf_classify import (
+    ahf_classify_batch,
+    ahf_classify_df,
+    ahf_classify_text,
+    hf_classify_batch,
+    hf_classify_df,
+    hf_classify_text,
+)
+from .api.hf_utils import (
+    ahf_get_endpoint_info,
+    ahf_get_model_max_length,
+    avalidate_hf_endpoint,
+    hf_get_endpoint_info,
+    hf_get_model_max_length,
+    validate_hf_endpoint,
+)
+from .api.openai import (
+    aoai_complete_batch,
+    aoai_complete_df,
+    aoai_complete_text,
+    aoai_embed_batch,
+    aoai_embed_df,
+    aoai_embed_text,
+    oai_complete_batch,
+    oai_complete_df,
+    oai_complete_text,
+    oai_embed_batch,
+    oai_embed_df,
+    oai_embed_text,
 )
 from .config import get_api_key, set_api_key
 from .errors import (
@@ -24,6 +62,19 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .schema import (
+    JsonSchema,
+    create_json_schema,
+    json_dump,
+    schema_array,
+    schema_boolean,
+    schema_enum,
+    schema_integer,
+    schema_number,
+    schema_object,
+    schema_string,
+    validate_response,
+)
 
 __all__ = [
     "CheckpointError",
@@ -32,6 +83,7 @@ __all__ = [
     "EndpointrError",
     "InputError",
     "JobError",
+    "JsonSchema",
     "MissingAPIKeyError",
     "RateLimitError",
     "RequestError",
@@ -39,12 +91,52 @@ __all__ = [
     "ServerError",
     "TransportError",
     "__version__",
+    "aant_complete_batch",
+    "aant_complete_df",
+    "aant_complete_text",
+    "ahf_classify_batch",
+    "ahf_classify_df",
+    "ahf_classify_text",
     "ahf_embed_batch",
     "ahf_embed_df",
     "ahf_embed_text",
+    "ahf_get_endpoint_info",
+    "ahf_get_model_max_length",
+    "ant_complete_batch",
+    "ant_complete_df",
+    "ant_complete_text",
+    "aoai_complete_batch",
+    "aoai_complete_df",
+    "aoai_complete_text",
+    "aoai_embed_batch",
+    "aoai_embed_df",
+    "aoai_embed_text",
+    "avalidate_hf_endpoint",
+    "create_json_schema",
     "get_api_key",
+    "hf_classify_batch",
+    "hf_classify_df",
+    "hf_classify_text",
     "hf_embed_batch",
     "hf_embed_df",
     "hf_embed_text",
+    "hf_get_endpoint_info",
+    "hf_get_model_max_length",
+    "json_dump",
+    "oai_complete_batch",
+    "oai_complete_df",
+    "oai_complete_text",
+    "oai_embed_batch",
+    "oai_embed_df",
+    "oai_embed_text",
+    "schema_array",
+    "schema_boolean",
+    "schema_enum",
+    "schema_integer",
+    "schema_number",
+    "schema_object",
+    "schema_string",
     "set_api_key",
+    "validate_hf_endpoint",
+    "validate_response",
 ]

@@ -17,6 +17,7 @@ from ..io.frames import widen_vectors
 from ..providers.hf import HFEmbed
 from ._common import run_batch, run_df, run_one
 from ._job import JobSettings, synced
+from .hf_utils import resolve_batch_size
 
 __all__ = [
     "ahf_embed_batch",
@@ -67,7 +68,7 @@ async def ahf_embed_batch(
     endpoint_url: str,
     key_name: str | None = "HF_API_KEY",
     parameters: dict[str, Any] | None = None,
-    batch_size: int = 8,
+    batch_size: int | str = 8,
     concurrent_requests: int | str = 5,
     max_retries: int = 5,
     timeout: float = 15,
@@ -78,10 +79,12 @@ async def ahf_embed_batch(
 
     Columns: ``text``, ``embedding`` (``V1..Vn`` with ``wide=True``), ``.error``,
     ``.error_msg``, ``.status``, ``.attempts``. A text that fails is an error row, not
-    an exception. Nothing is written to disk.
+    an exception. Nothing is written to disk. ``batch_size`` is fitted to the server as
+    in :func:`hf_embed_df`.
     """
+    endpoint = _endpoint(endpoint_url, parameters)
     settings = JobSettings(
-        batch_size=batch_size,
+        batch_size=await resolve_batch_size(endpoint.url, batch_size, key_name),
         concurrent_requests=concurrent_requests,
         max_retries=max_retries,
         timeout=timeout,
@@ -89,7 +92,7 @@ async def ahf_embed_batch(
         output_dir=None,
         progress=progress,
     )
-    table = await run_batch(texts, _endpoint(endpoint_url, parameters), settings, task="embed")
+    table = await run_batch(texts, endpoint, settings, task="embed")
     return (widen_vectors(table) if wide else table).to_pandas()
 
 
@@ -101,7 +104,7 @@ async def ahf_embed_df(
     endpoint_url: str,
     key_name: str | None = "HF_API_KEY",
     parameters: dict[str, Any] | None = None,
-    batch_size: int = 8,
+    batch_size: int | str = 8,
     concurrent_requests: int | str = 5,
     output_dir: str | Path | None = "auto",
     chunk_size: int = 5000,
@@ -126,7 +129,9 @@ async def ahf_embed_df(
     only the rows not yet committed; ``retry_failed=True`` also re-sends error rows;
     ``overwrite=True`` starts over. ``max_retries`` counts attempts per request;
     ``timeout`` is seconds per attempt; ``concurrent_requests="auto"`` finds the level
-    the endpoint sustains.
+    the endpoint sustains. ``batch_size`` is capped at the server's
+    ``max_client_batch_size`` when its ``/info`` reports one (a notice on stderr);
+    ``"auto"`` takes that limit, or 8 when the server reports none.
 
     Raises :class:`~endpointr.errors.InputError` or :class:`~endpointr.errors.ConfigError`
     before any request when the input or an argument is wrong.
@@ -134,8 +139,11 @@ async def ahf_embed_df(
     >>> hf_embed_df(df, text_var="text", id_var="id", endpoint_url=url)  # doctest: +SKIP
     """
     endpoint = _endpoint(endpoint_url, parameters)
+    size = await resolve_batch_size(
+        endpoint.url, batch_size, key_name, verify=verify, ca_bundle=ca_bundle
+    )
     settings = JobSettings(
-        batch_size=batch_size,
+        batch_size=size,
         concurrent_requests=concurrent_requests,
         max_retries=max_retries,
         timeout=timeout,

@@ -1,4 +1,4 @@
-"""The subcommands: embed, fake-server, demo."""
+"""The subcommands: embed, complete, fake-server, demo."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..providers.hf import HFEmbed
+from .llm import add_embed_options, embed_openai, register_complete
 
 __all__ = ["register"]
 
@@ -22,8 +23,20 @@ def register(sub: Any) -> None:
         help="embed every row of a file",
         description="Embed every row of a CSV, Parquet or JSONL file.",
     )
-    add_run_options(embed, batch_size=8, chunk_size=5000, timeout=15, key_name="HF_API_KEY")
-    embed.add_argument("--endpoint-url", required=True, help="the endpoint's URL")
+    add_run_options(
+        embed,
+        batch_size=8,
+        chunk_size=5000,
+        timeout=15,
+        key_name="HF_API_KEY; OPENAI_API_KEY with --provider openai",
+    )
+    embed.set_defaults(key_name=None, batch_size=None)
+    embed.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="the endpoint's URL (required for --provider hf)",
+    )
+    add_embed_options(embed)
     embed.add_argument(
         "--parameters",
         type=_json_object,
@@ -31,6 +44,8 @@ def register(sub: Any) -> None:
         help="extra request fields as JSON, e.g. '{\"normalize\": true}'",
     )
     embed.set_defaults(handler=_embed)
+    register_complete(sub)
+    _register_classify(sub)
 
     fake = sub.add_parser(
         "fake-server",
@@ -68,8 +83,16 @@ def register(sub: Any) -> None:
 
 
 def _embed(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
     from .main import endpoint_url, run_table, settings_from
 
+    if args.provider == "openai":
+        return embed_openai(args)
+    if args.endpoint_url is None or args.base_url is not None:
+        raise ConfigError("--provider hf needs --endpoint-url (and takes no --base-url)")
+    args.key_name = args.key_name or "HF_API_KEY"
+    if args.batch_size is None:
+        args.batch_size = 8
     endpoint = HFEmbed(endpoint_url(args.endpoint_url), dict(args.parameters or {}))
     settings = settings_from(args, extra_manifest={"parameters": endpoint.parameters})
     return run_table(args, endpoint, "embed", settings)
@@ -163,3 +186,60 @@ def _demo(args: argparse.Namespace) -> int:
     table = pa.concat_tables(pq.read_table(p) for p in chunk_paths(Path(args.output_dir)))
     print(table.slice(0, 3).to_pandas().to_string(max_colwidth=40))
     return code
+
+
+def _register_classify(sub: Any) -> None:
+    from .main import _json_object, add_run_options
+
+    classify = sub.add_parser(
+        "classify",
+        help="classify every row of a file",
+        description="Classify every row of a CSV, Parquet or JSONL file with a Hugging Face "
+        "Inference Endpoint or TEI: one score column per label, then label and score.",
+    )
+    add_run_options(classify, batch_size=8, chunk_size=5000, timeout=60, key_name="HF_API_KEY")
+    classify.add_argument("--endpoint-url", required=True, help="the endpoint's URL")
+    classify.add_argument(
+        "--label-map",
+        type=_json_object,
+        default=None,
+        help='rename labels as JSON, e.g. \'{"LABEL_0": "negative"}\'',
+    )
+    classify.add_argument(
+        "--max-length", type=int, default=512, help="truncate texts to N tokens (default 512)"
+    )
+    classify.add_argument(
+        "--parameters",
+        type=_json_object,
+        default=None,
+        help='extra request parameters as JSON, e.g. \'{"function_to_apply": "sigmoid"}\'',
+    )
+    classify.set_defaults(handler=_classify)
+
+
+def _classify(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ..api.hf_classify import classify_endpoint, fit_to_server, manifest_fields
+    from .main import endpoint_url, run_table, settings_from
+
+    endpoint = classify_endpoint(
+        endpoint_url(args.endpoint_url),
+        parameters=args.parameters,
+        max_length=args.max_length,
+        label_map=args.label_map,
+        reserved=(args.id_col,),
+    )
+    settings = settings_from(args)
+    settings.check()
+    settings.batch_size = asyncio.run(
+        fit_to_server(
+            endpoint,
+            settings.batch_size,
+            settings.key_name,
+            verify=settings.verify,
+            ca_bundle=settings.ca_bundle,
+        )
+    )
+    settings.extra_manifest = manifest_fields(endpoint)
+    return run_table(args, endpoint, "classify", settings)

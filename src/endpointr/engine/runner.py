@@ -217,14 +217,25 @@ class Engine:
         if self.stats.first_request is None:
             self.stats.first_request = request.sent_at
         try:
-            response = await self._transport.send(self._endpoint.build_request(request.rows))
+            http_request = self._endpoint.build_request(request.rows)
+        except (ValueError, TypeError) as exc:
+            # not the server's fault and no retry will change it: final for these rows
+            return RequestError(f"cannot build the request: {type(exc).__name__}: {exc}")
+        try:
+            response = await self._transport.send(http_request)
+        except RequestError as exc:
+            return exc
+        try:
             if 200 <= response.status < 300:
                 return self._endpoint.parse_response(request.rows, response)
             return self._endpoint.parse_error(response)
         except RequestError as exc:
+            if exc.status is None:  # the error rows say which answer it was
+                exc.status = response.status
             return exc
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-            return ResponseFormatError(f"unexpected answer: {type(exc).__name__}: {exc}")
+            message = f"unexpected answer: {type(exc).__name__}: {exc}"
+            return ResponseFormatError(message, status=response.status)
 
     async def _settle(self, task: asyncio.Task[list[Result] | RequestError]) -> None:
         request = self._in_flight.pop(task)

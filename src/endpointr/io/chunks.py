@@ -68,7 +68,7 @@ def results_table(
 ) -> pa.Table:
     """The output rows for ``results``: id, the endpoint's value columns, then error columns."""
     columns: dict[str, Any] = {id_var: pa.array([r.id for r in results], type=id_type)}
-    columns.update(endpoint.columns([None if r.error else r.value for r in results]))
+    columns.update(endpoint.columns([r.value for r in results]))
     columns[".error"] = pa.array([r.error for r in results], type=pa.bool_())
     columns[".error_msg"] = pa.array([r.error_msg for r in results], type=pa.string())
     columns[".status"] = pa.array([r.status for r in results], type=pa.int32())

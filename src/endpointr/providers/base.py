@@ -8,6 +8,7 @@ It opens no sockets, sleeps never and counts nothing: the engine does that.
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,10 @@ from ..types import HttpRequest, HttpResponse, Result, Row
 __all__ = ["Endpoint", "classify_status", "error_message", "parse_retry_after"]
 
 _MAX_MESSAGE = 500
+_MAX_SNIPPET = 200
+_TEXT_PEEK = 4096
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HTML_TAG = re.compile(r"<[^>]*>")
 _RETRYABLE_4XX = {408: ServerError, 429: RateLimitError}
 
 
@@ -60,7 +65,11 @@ class Endpoint(ABC):
 
     @abstractmethod
     def columns(self, values: Sequence[Any]) -> dict[str, pa.Array]:
-        """Output columns for ``values`` (``None`` for rows that failed)."""
+        """Output columns for ``values``, one per result, error rows included.
+
+        A value is ``None`` where a row got no answer; an error result from
+        :meth:`parse_values` may carry a value (e.g. token usage of a refused row).
+        """
 
     def fingerprint(self) -> dict[str, Any]:
         """The request-defining settings, JSON-serialisable, without secrets."""
@@ -113,15 +122,30 @@ def classify_status(status: int, message: str, retry_after: float | None) -> Req
 
 
 def error_message(response: HttpResponse) -> str:
-    """The server's message from the HF, OpenAI or Anthropic error shapes, else ``HTTP <n>``."""
+    """The server's message from the HF, OpenAI or Anthropic error shapes, else ``HTTP <n>``.
+
+    A body that is not JSON (a proxy's HTML page, plain text) gives ``HTTP <n>: `` and its
+    title or first words.
+    """
     try:
         body = orjson.loads(response.body)
     except orjson.JSONDecodeError:
-        return f"HTTP {response.status}"
+        return _text_message(response)
     message = _find_message(body)
     if not message:
         return f"HTTP {response.status}"
     return message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE] + "..."
+
+
+def _text_message(response: HttpResponse) -> str:
+    text = response.body[:_TEXT_PEEK].decode("utf-8", "replace")
+    title = _HTML_TITLE.search(text)
+    words = " ".join(_HTML_TAG.sub(" ", title.group(1) if title else text).split())
+    if not words:
+        return f"HTTP {response.status}"
+    if len(words) > _MAX_SNIPPET:
+        words = words[:_MAX_SNIPPET] + "..."
+    return f"HTTP {response.status}: {words}"
 
 
 def _find_message(body: Any) -> str | None:

@@ -1,8 +1,10 @@
 """Hugging Face Inference Endpoints and Text-Embeddings-Inference (TEI) routes.
 
-``POST /`` (feature extraction), ``POST /embed`` and ``POST /predict`` (TEI) and
+``POST /`` (feature extraction; TEI's predict when ``model_type="classifier"``),
+``POST /embed`` and ``POST /predict`` (TEI; a batch is ``[[text], ...]``) and
 ``POST /classify`` (text classification) answer from :mod:`.answers`; ``GET /info``
-describes the fake model as TEI does.
+describes the fake model as TEI does. ``GET /{org}/{model}/resolve/main/tokenizer_config.json``
+answers as the Hub does, with ``model_max_length`` = ``max_input_length``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,42 @@ def _parse_classify(data: Any, headers: Mapping[str, str], settings: Settings) -
     return _read_inputs(data, settings, batch_limit=False)
 
 
+def _tei_batch(inputs: Any) -> bool:
+    return (
+        isinstance(inputs, list)
+        and bool(inputs)
+        and all(isinstance(item, list) and len(item) == 1 for item in inputs)
+    )
+
+
+def _read_predict(data: Any, settings: Settings) -> Parsed:
+    """TEI's ``PredictInput``: a string, or a batch ``[[text], ...]`` (pairs are not faked)."""
+    if isinstance(data, dict) and _tei_batch(data.get("inputs")):
+        data = {**data, "inputs": [item[0] for item in data["inputs"]]}
+    return _read_inputs(data, settings, batch_limit=True)
+
+
+@parse_with
+def _parse_predict(data: Any, headers: Mapping[str, str], settings: Settings) -> Parsed:
+    return _read_predict(data, settings)
+
+
+@parse_with
+def _parse_root(data: Any, headers: Mapping[str, str], settings: Settings) -> Parsed:
+    if settings.model_type == "classifier":
+        return _read_predict(data, settings)
+    return _read_inputs(data, settings, batch_limit=True)
+
+
+@parse_with
+def _parse_tokenizer_config(data: Any, headers: Mapping[str, str], settings: Settings) -> Parsed:
+    return Parsed()
+
+
+def _answer_tokenizer_config(parsed: Parsed, ctx: AnswerContext) -> bytes:
+    return dumps({"model_max_length": ctx.settings.max_input_length, "do_lower_case": True})
+
+
 def _vectors(parsed: Parsed, ctx: AnswerContext) -> list[Any]:
     dim = ctx.settings.dim
     vectors = [fake_embedding(text, dim) for text in parsed.payload.texts]
@@ -67,6 +105,12 @@ def _answer_root(parsed: Parsed, ctx: AnswerContext) -> bytes:
     if parsed.payload.single:
         return dumps(vectors[0] if vectors else [])
     return dumps(vectors)
+
+
+def _answer_root_model(parsed: Parsed, ctx: AnswerContext) -> bytes:
+    if ctx.settings.model_type == "classifier":
+        return _answer_predict(parsed, ctx)
+    return _answer_root(parsed, ctx)
 
 
 def _answer_embed(parsed: Parsed, ctx: AnswerContext) -> bytes:
@@ -139,8 +183,15 @@ def info(settings: Settings) -> dict[str, Any]:
 
 
 HF_ROUTES = (
-    Route("POST", "/", HF, _parse_tei, _answer_root),
+    Route("POST", "/", HF, _parse_root, _answer_root_model),
     Route("POST", "/embed", HF, _parse_tei, _answer_embed),
-    Route("POST", "/predict", HF, _parse_tei, _answer_predict),
+    Route("POST", "/predict", HF, _parse_predict, _answer_predict),
     Route("POST", "/classify", HF, _parse_classify, _answer_classify),
+    Route(
+        "GET",
+        "/{org}/{model}/resolve/main/tokenizer_config.json",
+        HF,
+        _parse_tokenizer_config,
+        _answer_tokenizer_config,
+    ),
 )
