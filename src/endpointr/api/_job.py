@@ -235,9 +235,13 @@ def _interrupts(engine: Engine) -> Iterator[None]:
         yield
         return
     main = asyncio.current_task()
+    hard = False
 
     def on_sigint() -> None:
+        nonlocal hard
         if engine.stats.interrupted and main is not None:
+            print("\nStopping now...", file=sys.stderr)
+            hard = True
             main.cancel()
             return
         print(
@@ -253,6 +257,11 @@ def _interrupts(engine: Engine) -> Iterator[None]:
         return
     try:
         yield
+    except asyncio.CancelledError:
+        if not hard or main is None:
+            raise
+        # our own cancel: the run ends as interrupted, what finished is still committed
+        main.uncancel()
     finally:
         loop.remove_signal_handler(signal.SIGINT)
 

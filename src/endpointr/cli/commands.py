@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 from pathlib import Path
@@ -53,13 +54,9 @@ def register(sub: Any) -> None:
         description="Serve the HF/TEI, OpenAI and Anthropic wire formats "
         "on 127.0.0.1 with deterministic answers (for tests and demos).",
     )
-    fake.add_argument("--port", type=int, default=8089, help="port (0: any free one)")
-    fake.add_argument("--latency", type=float, default=0.0, help="seconds per request")
-    fake.add_argument("--per-row-latency", type=float, default=0.0, help="seconds per row")
-    fake.add_argument(
-        "--capacity", type=int, default=None, help="answer 429 above this many requests in flight"
-    )
-    fake.add_argument("--dim", type=int, default=384, help="embedding dimension")
+    from ..testing.server import add_arguments
+
+    add_arguments(fake)
     fake.set_defaults(handler=_fake_server)
 
     retry = sub.add_parser(
@@ -83,6 +80,7 @@ def register(sub: Any) -> None:
 
 
 def _embed(args: argparse.Namespace) -> int:
+    from ..api.hf_utils import resolve_batch_size
     from ..errors import ConfigError
     from .main import endpoint_url, run_table, settings_from
 
@@ -94,6 +92,15 @@ def _embed(args: argparse.Namespace) -> int:
     if args.batch_size is None:
         args.batch_size = 8
     endpoint = HFEmbed(endpoint_url(args.endpoint_url), dict(args.parameters or {}))
+    args.batch_size = asyncio.run(
+        resolve_batch_size(
+            endpoint.url,
+            args.batch_size,
+            None if args.no_key else args.key_name,
+            verify=not args.insecure,
+            ca_bundle=args.ca_bundle,
+        )
+    )
     settings = settings_from(args, extra_manifest={"parameters": endpoint.parameters})
     return run_table(args, endpoint, "embed", settings)
 
@@ -123,15 +130,13 @@ def _retry_failed(args: argparse.Namespace) -> int:
 
 
 def _fake_server(args: argparse.Namespace) -> int:
-    from ..testing.server import serve_forever
+    from ..testing.server import serve_forever, settings_from_args
 
-    serve_forever(
-        port=args.port,
-        latency=args.latency,
-        per_row_latency=args.per_row_latency,
-        capacity=args.capacity,
-        dim=args.dim,
-    )
+    try:
+        serve_forever(args.port, args.host, **settings_from_args(args))
+    except (ValueError, OSError) as exc:
+        print(f"endpointr fake-server: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -218,8 +223,6 @@ def _register_classify(sub: Any) -> None:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    import asyncio
-
     from ..api.hf_classify import classify_endpoint, fit_to_server, manifest_fields
     from .main import endpoint_url, run_table, settings_from
 
@@ -231,7 +234,6 @@ def _classify(args: argparse.Namespace) -> int:
         reserved=(args.id_col,),
     )
     settings = settings_from(args)
-    settings.check()
     settings.batch_size = asyncio.run(
         fit_to_server(
             endpoint,
@@ -241,5 +243,6 @@ def _classify(args: argparse.Namespace) -> int:
             ca_bundle=settings.ca_bundle,
         )
     )
+    settings.check()
     settings.extra_manifest = manifest_fields(endpoint)
     return run_table(args, endpoint, "classify", settings)

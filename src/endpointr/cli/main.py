@@ -60,9 +60,9 @@ def add_run_options(
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=_positive_int_or_auto,
         default=batch_size,
-        help=f"rows per request (default {batch_size})",
+        help=f"rows per request, or 'auto' for the server's limit (default {batch_size})",
     )
     p.add_argument(
         "--concurrent-requests",
