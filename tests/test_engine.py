@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import time
 
 import pandas as pd
 import pytest
@@ -154,3 +155,28 @@ def test_requests_per_minute_is_honoured(server: FakeServer) -> None:
     # 8 a second with a burst of 8: the last 4 leave over at least half a second.
     assert starts[-1] - starts[0] >= (12 - 8) / 8 - 0.05
     assert starts[7] - starts[0] < 0.25
+
+
+def test_a_waiting_retry_does_not_spin_the_loop(server: FakeServer) -> None:
+    from endpointr.testing import Fault
+
+    df = pd.DataFrame({"id": range(2), "text": ["a", "b"]})
+    server.configure(latency=0.6)
+    server.script(Fault.status(429, retry_after=0.01))
+    cpu = time.process_time()
+    out = er.hf_embed_df(
+        df,
+        text_var="text",
+        id_var="id",
+        endpoint_url=server.url + "/embed",
+        key_name=None,
+        output_dir=None,
+        progress=False,
+        batch_size=1,
+        concurrent_requests=1,
+    )
+    used = time.process_time() - cpu
+    assert not out[".error"].any()
+    assert [r.status for r in server.stats.requests] == [429, 200, 200]
+    # the retry is due while the only slot is busy for 0.6 s: waiting must not burn a core
+    assert used < 0.3, used

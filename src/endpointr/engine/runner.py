@@ -194,21 +194,29 @@ class Engine:
         self._wake.set()
 
     async def _wait(self) -> None:
+        """Until a request finishes, or a free slot can take a retry or pass the rate gate."""
         if self._finished:
             return
-        deadlines = [
-            t for t in (self._gate_until, self._waiting[0][0] if self._waiting else 0) if t
-        ]
-        timeout = min(deadlines) - time.monotonic() if deadlines else None
         self._wake.clear()
+        timeout = self._next_deadline()
         if timeout is None:
             await self._wake.wait()
             return
         try:
-            async with asyncio.timeout(max(timeout, 0.0)):
+            async with asyncio.timeout(timeout):
                 await self._wake.wait()
         except TimeoutError:
             pass
+
+    def _next_deadline(self) -> float | None:
+        if self._stopping or len(self._in_flight) >= self._limit.value:
+            return None
+        now = time.monotonic()
+        if self._gate_until > now:
+            return self._gate_until - now
+        if self._waiting:
+            return max(0.0, self._waiting[0][0] - now)
+        return None
 
     async def _attempt(self, request: _Request) -> list[Result] | RequestError:
         request.attempt += 1
