@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
 
 from .errors import ConfigError, MissingAPIKeyError
 
@@ -102,16 +105,22 @@ def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
 
 
 def check_seconds(value: Any, name: str) -> float:
-    """``value`` as a positive number of seconds, else a :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    """``value`` as a positive, finite number of seconds, else a :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
 def check_mapping(value: Any, name: str) -> dict[str, Any]:
-    """``value`` as a dict (``None`` -> empty), else a :class:`ConfigError`."""
+    """``value`` as a dict (``None`` -> empty) that JSON can carry, else a :class:`ConfigError`."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
         raise ConfigError(f"{name} must be a dict, got {type(value).__name__}")
+    try:
+        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError as exc:
+        raise ConfigError(
+            f"{name} must hold only JSON values (it goes in the request): {exc}"
+        ) from None
     return dict(value)

@@ -22,7 +22,7 @@ from ..engine.limits import ConcurrencyLimit, RateLimiter
 from ..engine.progress import Progress
 from ..engine.retry import RetryPolicy
 from ..engine.runner import Engine, RunStats
-from ..engine.transport import Transport
+from ..engine.transport import Transport, ssl_context
 from ..errors import ConfigError, EndpointrError
 from ..io.chunks import ChunkWriter, chunk_paths, drop_superseded, read_chunks
 from ..io.manifest import OutputDir, latest_per_id, now_iso, prepare_output_dir
@@ -33,6 +33,8 @@ __all__ = ["JobOutcome", "JobSettings", "run_job", "run_sync", "synced"]
 
 T = TypeVar("T")
 AUTO_START = 8
+# thread id -> its run's Ctrl-C handler, for runs in a worker thread (see run_sync)
+_FORWARD: dict[int, Callable[[], Any]] = {}
 
 
 @dataclass
@@ -71,6 +73,7 @@ class JobSettings:
             raise ConfigError(
                 f"output_dir must be a path, 'auto' or None, got {type(self.output_dir).__name__}"
             )
+        ssl_context(self.verify, self.ca_bundle)  # a bad ca_bundle fails before any file is made
 
     def limit(self) -> ConcurrencyLimit:
         if self.concurrent_requests == "auto":
@@ -229,11 +232,12 @@ async def _drive(
 
 @contextlib.contextmanager
 def _interrupts(engine: Engine) -> Iterator[None]:
-    """First Ctrl-C: stop sending and let what is in flight finish. Second: stop now."""
+    """First Ctrl-C: stop sending and let what is in flight finish. Second: stop now.
+
+    In the main thread the signal is caught here; in a worker thread (:func:`run_sync`
+    inside a notebook's loop) the waiting main thread forwards it through ``_FORWARD``.
+    """
     loop = asyncio.get_running_loop()
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     main = asyncio.current_task()
     hard = False
 
@@ -250,11 +254,13 @@ def _interrupts(engine: Engine) -> Iterator[None]:
         )
         engine.stop()
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError, ValueError):
-        yield
-        return
+    installed = False
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            installed = True
+    ident = threading.get_ident()
+    _FORWARD[ident] = lambda: loop.call_soon_threadsafe(on_sigint)
     try:
         yield
     except asyncio.CancelledError:
@@ -263,7 +269,9 @@ def _interrupts(engine: Engine) -> Iterator[None]:
         # our own cancel: the run ends as interrupted, what finished is still committed
         main.uncancel()
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        _FORWARD.pop(ident, None)
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 def _finish_manifest(out: OutputDir, stats: RunStats, id_var: str) -> None:
@@ -313,18 +321,50 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     box: dict[str, Any] = {}
 
+    async def main() -> T:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        if task is not None:
+            box["cancel"] = lambda: loop.call_soon_threadsafe(task.cancel)
+        return await coro
+
+    done = threading.Event()
+
     def target() -> None:
         try:
-            box["value"] = asyncio.run(coro)
+            box["value"] = asyncio.run(main())
         except BaseException as exc:
             box["error"] = exc
+        finally:
+            done.set()
 
     thread = threading.Thread(target=target, name="endpointr-run", daemon=True)
     thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
+    interrupted = _wait_passing_interrupts(thread, done, box)
+    error = box.get("error")
+    if interrupted and isinstance(error, asyncio.CancelledError):
+        raise KeyboardInterrupt
+    if error is not None:
+        raise error
     return box["value"]
+
+
+def _wait_passing_interrupts(
+    thread: threading.Thread, done: threading.Event, box: dict[str, Any]
+) -> bool:
+    """Wait for the run in ``thread``; a Ctrl-C meanwhile (in a notebook it lands here) is
+    passed to the run, which stops and commits, rather than leave it sending unseen.
+    Returns whether there was one."""
+    interrupted = False
+    while not done.is_set():
+        try:
+            done.wait()  # not thread.join(): an interrupted join() marks the thread ended
+        except KeyboardInterrupt:
+            interrupted = True
+            forward = _FORWARD.get(thread.ident or 0) or box.get("cancel")
+            if forward is not None:
+                forward()
+    thread.join()
+    return interrupted
 
 
 P = ParamSpec("P")

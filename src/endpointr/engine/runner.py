@@ -73,6 +73,11 @@ def row_problem(text: Any) -> str | None:
         return f"text is not a string ({type(text).__name__}); nothing was sent"
     if not text.strip():
         return "text is empty; nothing was sent"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text is not valid Unicode (a lone surrogate); nothing was sent"
     return None
 
 
@@ -263,9 +268,12 @@ class Engine:
             entry = (time.monotonic() + delay, next(self._seq), request)
             heapq.heappush(self._waiting, entry)
         elif self._splittable(request, outcome):
-            self.stats.splits += 1
-            mid = len(request.rows) // 2
-            self._ready.extendleft([_Request(request.rows[mid:]), _Request(request.rows[:mid])])
+            # when stopping, neither split nor fail the rows: a re-run sends them again
+            if not self._stopping:
+                self.stats.splits += 1
+                mid = len(request.rows) // 2
+                halves = [_Request(request.rows[mid:]), _Request(request.rows[:mid])]
+                self._ready.extendleft(halves)
         elif not self._stopping or not outcome.retryable:
             await self._emit([_failed(row, outcome, request.attempt) for row in request.rows])
 
@@ -274,7 +282,6 @@ class Engine:
             isinstance(error, ClientError)
             and error.status in SPLIT_STATUSES
             and len(request.rows) > 1
-            and not self._stopping
         )
 
     async def _emit(self, results: list[Result]) -> None:

@@ -7,6 +7,8 @@ to :class:`~endpointr.errors.TransportError` here and nowhere else.
 
 from __future__ import annotations
 
+import os
+import re
 import ssl
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -14,13 +16,15 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from ..config import redact_url
-from ..errors import ConfigError, TransportError
+from ..errors import ConfigError, RequestError, TransportError
 from ..types import HttpRequest, HttpResponse
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "ssl_context"]
 
 _MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MIN_SECRET = 6
+_KEY_KIND = re.compile(r"[A-Za-z]{2,3}[-_]")
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -28,13 +32,27 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
+def _secrets(auth: dict[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    """The credentials of ``auth`` headers (``Bearer KEY`` -> ``KEY``), each with what
+    replaces it in answers: ``***`` after the key's public kind prefix (``sk-``, ``hf_``)."""
+    tokens = {value.split()[-1] for value in auth.values() if value.split()}
+    pairs = []
+    for token in tokens:
+        if len(token) >= _MIN_SECRET:
+            kind = _KEY_KIND.match(token)
+            pairs.append((token.encode(), (kind.group(0) if kind else "").encode() + b"***"))
+    return tuple(pairs)
+
+
 class Transport:
     """Sends :class:`HttpRequest` objects over one pooled aiohttp session.
 
-    ``auth_headers`` go only to ``auth_url``'s scheme and host, including after a
-    redirect; a redirect elsewhere is followed without them. ``timeout`` bounds each
-    attempt in seconds. TLS certificates are verified unless ``verify=False``;
-    ``ca_bundle`` is a path to extra CA certificates.
+    ``auth_headers`` (each value a credential, ``Bearer KEY`` or ``KEY``) go only to
+    ``auth_url``'s scheme and host, including after a redirect; a redirect
+    elsewhere is followed without them. A credential an answer repeats back is masked in
+    it before anyone reads it. ``timeout`` bounds each attempt in seconds. TLS
+    certificates are verified unless ``verify=False``; ``ca_bundle`` is a path to extra
+    CA certificates.
     """
 
     def __init__(
@@ -49,8 +67,9 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._seconds = timeout
         self._auth = dict(auth_headers or {})
+        self._secrets = _secrets(self._auth)
         self._auth_origin = _origin(auth_url) if auth_url else None
-        self._ssl = _ssl_context(verify, ca_bundle)
+        self._ssl = ssl_context(verify, ca_bundle)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Transport:
@@ -95,16 +114,28 @@ class Transport:
             async with self._session.request(
                 method, url, data=body, headers=headers, allow_redirects=False
             ) as resp:
-                payload = await resp.read()
-                return HttpResponse(resp.status, _lower(resp.headers), payload)
+                payload = self._scrub(await resp.read())
+                headers = {k.lower(): self._scrub_text(v) for k, v in resp.headers.items()}
+                return HttpResponse(resp.status, headers, payload)
         except TimeoutError:
             raise TransportError(f"no answer within timeout={self._seconds:g} s") from None
         except aiohttp.ClientError as exc:
-            raise TransportError(_describe(exc)) from None
+            raise TransportError(self._scrub_text(_describe(exc))) from None
+        except ValueError as exc:  # aiohttp would not build it (a header value, the URL)
+            raise RequestError(f"cannot send the request: {self._scrub_text(str(exc))}") from None
 
+    def _scrub(self, data: bytes) -> bytes:
+        """``data`` with our credentials replaced by ``***``: a server that repeats the key
+        back in an answer (an error message, a proxy's page) must not put it in a file."""
+        for secret, masked in self._secrets:
+            if secret in data:
+                data = data.replace(secret, masked)
+        return data
 
-def _lower(headers: aiohttp.typedefs.LooseHeaders) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}  # type: ignore[union-attr]
+    def _scrub_text(self, text: str) -> str:
+        for secret, masked in self._secrets:
+            text = text.replace(secret.decode(), masked.decode())
+        return text
 
 
 def _describe(exc: aiohttp.ClientError) -> str:
@@ -126,11 +157,14 @@ def _describe(exc: aiohttp.ClientError) -> str:
     return f"{type(exc).__name__}: {redact_url(str(exc))}"
 
 
-def _ssl_context(verify: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
+def ssl_context(verify: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """aiohttp's ``ssl=`` for these settings; a bad ``ca_bundle`` is a :class:`ConfigError`."""
     if not verify:
         return False
     if ca_bundle is None:
         return True
+    if not isinstance(ca_bundle, str | os.PathLike):
+        raise ConfigError(f"ca_bundle must be the path of a PEM file, got {ca_bundle!r}")
     try:
         return ssl.create_default_context(cafile=ca_bundle)
     except (OSError, ssl.SSLError) as exc:

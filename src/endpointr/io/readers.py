@@ -80,7 +80,7 @@ def _frame_source(data: Any, text_var: str, id_var: str) -> Source:
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and hasattr(data, "columns"):
         _need_columns(list(map(str, data.columns)), text_var, id_var, "the data frame")
-        ids = _to_arrow_ids(lambda: pa.array(data[id_var], from_pandas=True), id_var)
+        ids = _python_ids(data[id_var], id_var)
         return Source(
             "pandas", ids, id_var, text_var, lambda: _pandas_pairs(data, id_var, text_var)
         )
@@ -126,12 +126,26 @@ def _need_columns(columns: list[str], text_var: str, id_var: str, where: str) ->
 def _to_arrow_ids(build: Callable[[], pa.Array], id_var: str) -> pa.Array:
     try:
         ids = build()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
         raise InputError(
             f"id column {id_var!r} mixes types or holds values that are not ids ({exc}); "
             "make every id a string or every id an integer"
         ) from None
     return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+
+
+def _python_ids(values: Any, id_var: str) -> pa.Array:
+    """Ids from Python objects (a list, or a pandas column); ``True`` mixed with numbers
+    would silently become 1, so it is refused."""
+    ids = _to_arrow_ids(lambda: pa.array(values, from_pandas=True), id_var)
+    numeric = pa.types.is_integer(ids.type) or pa.types.is_floating(ids.type)
+    python_objects = str(getattr(values, "dtype", "object")) == "object"
+    if numeric and python_objects and any(isinstance(v, bool) for v in values):
+        raise InputError(
+            f"id column {id_var!r} mixes true/false with numbers; "
+            "make every id a string or every id an integer"
+        )
+    return ids
 
 
 def _check_ids(ids: pa.Array, id_var: str) -> None:
@@ -248,7 +262,7 @@ def _jsonl_source(path: Path, text_var: str, id_var: str) -> Source:
         if number == 1 or not raw_ids:
             _need_columns(list(record), text_var, id_var, str(path))
         raw_ids.append(record.get(id_var))
-    ids = _to_arrow_ids(lambda: pa.array(raw_ids), id_var)
+    ids = _python_ids(raw_ids, id_var)
 
     def pairs() -> Pairs:
         for _, record in _jsonl_records(path):
