@@ -569,3 +569,61 @@ def test_rerun_after_completion_sends_nothing_and_reads_only_this_runs_chunks(
     again = _hf_embed(server, out, frame(40), chunk_size=15)
     assert server.stats.request_count == 0
     assert again["id"].tolist() == list(range(40)) and not again[".error"].any()
+
+
+def test_a_second_run_on_a_directory_in_use_is_refused(server: FakeServer, tmp_path: Path) -> None:
+    import fcntl
+
+    out_dir = tmp_path / "busy"
+    out_dir.mkdir()
+    with open(out_dir / ".lock", "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(er.CheckpointError, match="another endpointr run is writing"):
+            er.hf_embed_df(
+                _lock_frame(),
+                text_var="text",
+                id_var="id",
+                endpoint_url=server.url + "/embed",
+                key_name=None,
+                output_dir=out_dir,
+                progress=False,
+            )
+    assert server.stats.request_count == 0
+    out = er.hf_embed_df(
+        _lock_frame(),
+        text_var="text",
+        id_var="id",
+        endpoint_url=server.url + "/embed",
+        key_name=None,
+        output_dir=out_dir,
+        progress=False,
+    )
+    assert not out[".error"].any()
+
+
+def test_a_chunk_copied_in_from_another_run_is_refused(server: FakeServer, tmp_path: Path) -> None:
+    import shutil
+
+    def run(out_dir: Path, route: str, n: int = 6) -> object:
+        return er.hf_embed_df(
+            _lock_frame(n),
+            text_var="text",
+            id_var="id",
+            endpoint_url=server.url + route,
+            key_name=None,
+            output_dir=out_dir,
+            progress=False,
+            chunk_size=3,
+        )
+
+    run(tmp_path / "a", "/embed")
+    run(tmp_path / "b", "/", n=3)
+    shutil.copy(tmp_path / "b" / "chunk-00001.parquet", tmp_path / "a" / "chunk-00009.parquet")
+    sent = server.stats.request_count
+    with pytest.raises(er.CheckpointError, match=r"chunk-00009\.parquet was written by a run"):
+        run(tmp_path / "a", "/embed")
+    assert server.stats.request_count == sent
+
+
+def _lock_frame(n: int = 4) -> pd.DataFrame:
+    return pd.DataFrame({"id": range(n), "text": [f"text {i}" for i in range(n)]})

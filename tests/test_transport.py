@@ -181,10 +181,11 @@ def tls_server(certificate: tuple[Path, Path]) -> Iterator[tuple[str, ServerStat
 def test_tls_is_verified_by_default(case: Case, tls_server: Any, tmp_path: Path) -> None:
     url, state = tls_server
     state.reset()
-    out = run(case, url, tmp_path, max_retries=1)
+    out = run(case, url, tmp_path, max_retries=5)
 
     assert out[".error"].all()
     assert out[".status"].isna().all()
+    assert (out[".attempts"] == 1).all(), "a certificate that fails once fails every time"
     for message in out[".error_msg"]:
         assert "certificate" in message and "ca_bundle" in message, message
     assert state.snapshot().request_count == 0, "nothing was sent over the unverified link"

@@ -49,6 +49,7 @@ from .api.openai import (
 )
 from .config import get_api_key, set_api_key
 from .errors import (
+    CertificateError,
     CheckpointError,
     ClientError,
     ConfigError,
@@ -77,6 +78,7 @@ from .schema import (
 )
 
 __all__ = [
+    "CertificateError",
     "CheckpointError",
     "ClientError",
     "ConfigError",

@@ -10,6 +10,7 @@ Whether a request error is worth another attempt is a class attribute
     ├── MissingAPIKeyError   the environment variable holding the key is unset
     ├── RequestError         one request failed (becomes error rows, not raised)
     │   ├── TransportError       retryable: timeout, refused or reset connection
+    │   │   └── CertificateError     final: the TLS certificate cannot be verified
     │   ├── RateLimitError       retryable: 429 / 529, may carry ``retry_after``
     │   ├── ServerError          retryable: 408, 500, 502, 503, 504
     │   ├── ResponseFormatError  retryable: a 2xx answer we cannot read
@@ -21,6 +22,7 @@ Whether a request error is worth another attempt is a class attribute
 from __future__ import annotations
 
 __all__ = [
+    "CertificateError",
     "CheckpointError",
     "ClientError",
     "ConfigError",
@@ -85,6 +87,12 @@ class TransportError(RequestError):
     """The request did not complete: timeout, refused, reset or dropped connection."""
 
     retryable = True
+
+
+class CertificateError(TransportError):
+    """The server's TLS certificate could not be verified; retrying will not help."""
+
+    retryable = False
 
 
 class RateLimitError(RequestError):

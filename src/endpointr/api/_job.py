@@ -106,6 +106,30 @@ async def run_job(
     settings.check()
     key = resolve_key(settings.key_name)
     out = _prepare(source, endpoint, settings, task)
+    try:
+        stats, writer = await _run(source, endpoint, settings, key, out)
+    finally:
+        if out:
+            out.release()
+    if stats.interrupted:
+        where = f" in {out.path}" if out else ""
+        print(
+            f"Interrupted: {stats.done:,} rows committed{where}; run the same call again "
+            "to resume.",
+            file=sys.stderr,
+        )
+        raise KeyboardInterrupt
+    table = _collect(source, endpoint, out, writer) if collect else None
+    return JobOutcome(table, stats, out.path if out else None)
+
+
+async def _run(
+    source: Source,
+    endpoint: Endpoint,
+    settings: JobSettings,
+    key: str | None,
+    out: OutputDir | None,
+) -> tuple[RunStats, ChunkWriter]:
     skip = out.done_ids if out else set()
     stats = RunStats(total=_remaining(source, skip))
     writer = ChunkWriter(
@@ -114,6 +138,7 @@ async def run_job(
         endpoint=endpoint,
         id_var=source.id_var,
         id_type=source.ids.type,
+        stamp=out.manifest["fingerprint"] if out else None,
     )
     if out:
         out.save(
@@ -127,16 +152,7 @@ async def run_job(
         if settings.retry_failed and writer.written:
             drop_superseded(out.path, writer.written, source.id_var)
         _finish_manifest(out, stats, source.id_var)
-    if stats.interrupted:
-        where = f" in {out.path}" if out else ""
-        print(
-            f"Interrupted: {stats.done:,} rows committed{where}; run the same call again "
-            "to resume.",
-            file=sys.stderr,
-        )
-        raise KeyboardInterrupt
-    table = _collect(source, endpoint, out, writer) if collect else None
-    return JobOutcome(table, stats, out.path if out else None)
+    return stats, writer
 
 
 def _prepare(

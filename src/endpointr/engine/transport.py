@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from ..config import redact_url
-from ..errors import ConfigError, RequestError, TransportError
+from ..errors import CertificateError, ConfigError, RequestError, TransportError
 from ..types import HttpRequest, HttpResponse
 
 __all__ = ["Transport", "ssl_context"]
@@ -119,6 +119,8 @@ class Transport:
                 return HttpResponse(resp.status, headers, payload)
         except TimeoutError:
             raise TransportError(f"no answer within timeout={self._seconds:g} s") from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise CertificateError(self._scrub_text(_describe(exc))) from None
         except aiohttp.ClientError as exc:
             raise TransportError(self._scrub_text(_describe(exc))) from None
         except ValueError as exc:  # aiohttp would not build it (a header value, the URL)

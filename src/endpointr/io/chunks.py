@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 CHUNK_PATTERN = re.compile(r"^chunk-(\d{5,})\.parquet$")
+STAMP_KEY = b"endpointr.fingerprint"
 ERROR_COLUMNS = (".error", ".error_msg", ".status", ".attempts")
 
 
@@ -42,6 +43,18 @@ def chunk_paths(directory: Path) -> list[Path]:
         (int(m.group(1)), p) for p in directory.iterdir() if (m := CHUNK_PATTERN.match(p.name))
     ]
     return [p for _, p in sorted(found)]
+
+
+def chunk_stamp(path: Path) -> str | None:
+    """The fingerprint of the run that wrote the chunk at ``path`` (``None`` if unstamped)."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException) as exc:
+        raise CheckpointError(
+            f"cannot read {path} ({exc}); move it away and re-run to send its rows again"
+        ) from None
+    stamp = metadata.get(STAMP_KEY)
+    return stamp.decode() if stamp else None
 
 
 def next_chunk_index(directory: Path) -> int:
@@ -79,6 +92,9 @@ def results_table(
 class ChunkWriter:
     """Buffers results and commits a chunk every ``chunk_size`` rows.
 
+    Each chunk carries ``stamp`` (the run's fingerprint) in its Parquet metadata, so a
+    chunk copied in from another run is recognised on resume.
+
     With ``directory=None`` chunks are kept in memory (:attr:`tables`). A commit runs in
     a worker thread while the requests in flight go on; results that finish meanwhile
     wait for it (backpressure), so at most one chunk of finished rows is ever uncommitted.
@@ -93,11 +109,11 @@ class ChunkWriter:
         endpoint: Endpoint,
         id_var: str,
         id_type: pa.DataType,
-        on_commit: Any = None,
+        stamp: str | None = None,
     ) -> None:
         self._dir, self._chunk_size = directory, chunk_size
         self._endpoint, self._id_var, self._id_type = endpoint, id_var, id_type
-        self._on_commit = on_commit
+        self._stamp = {STAMP_KEY: stamp} if stamp else None
         self._buffer: list[Result] = []
         self._pending: asyncio.Task[None] | None = None
         self._next_index = next_chunk_index(directory) if directory else 1
@@ -141,10 +157,10 @@ class ChunkWriter:
             await pending
 
     def _write(self, table: pa.Table, path: Path) -> None:
+        if self._stamp:
+            table = table.replace_schema_metadata(self._stamp)
         write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
         self.written.append(path)
-        if self._on_commit is not None:
-            self._on_commit(path, table.num_rows)
 
 
 def write_atomic(path: Path, write: Any) -> None:

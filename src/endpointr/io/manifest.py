@@ -10,22 +10,27 @@ timeouts) may differ between the runs.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CheckpointError, ConfigError
-from .chunks import chunk_paths, read_chunks, write_atomic
+from .chunks import chunk_paths, chunk_stamp, read_chunks, write_atomic
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["MANIFEST", "OutputDir", "fingerprint", "now_iso", "prepare_output_dir"]
 
 MANIFEST = "metadata.json"
+LOCK = ".lock"
 
 
 def now_iso() -> str:
@@ -46,6 +51,13 @@ class OutputDir:
     done_ids: set[Any]
     resumed_rows: int
     manifest: dict[str, Any]
+    lock: IO[bytes] | None = None
+
+    def release(self) -> None:
+        """Let other runs use the directory again."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     def save(self, **updates: Any) -> None:
         """Merge ``updates`` into the manifest and write it atomically."""
@@ -70,25 +82,56 @@ def prepare_output_dir(
     """
     path = _auto_dir(prefix) if output_dir == "auto" else Path(output_dir)
     print_ = fingerprint(request_settings)
-    old = _read_manifest(path)
-    if overwrite:
-        _clear(path)
-        old = None
-    elif old is None and chunk_paths(path):
-        raise CheckpointError(
-            f"{path} holds chunk files but no {MANIFEST}; choose another output_dir, or pass "
-            "overwrite=True (--overwrite) to start over"
-        )
-    elif old is not None and old.get("fingerprint") != print_:
-        raise CheckpointError(_mismatch(path, old.get("request_settings", {}), request_settings))
+    old = None if overwrite else _read_manifest(path)
+    if not overwrite:
+        _check_reusable(path, old, print_, request_settings)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create output_dir {str(path)!r}: {exc}") from None
+    lock = _lock(path)
+    if overwrite:
+        _clear(path)
     done, resumed = _committed_ids(path, id_var, retry_failed) if old else (set(), 0)
     manifest = dict(old or {})
     manifest.update(fingerprint=print_, request_settings=request_settings)
-    return OutputDir(path, done, resumed, manifest)
+    return OutputDir(path, done, resumed, manifest, lock)
+
+
+def _check_reusable(
+    path: Path, old: dict[str, Any] | None, print_: str, request_settings: dict[str, Any]
+) -> None:
+    chunks = chunk_paths(path)
+    if old is None and chunks:
+        raise CheckpointError(
+            f"{path} holds chunk files but no {MANIFEST}; choose another output_dir, or pass "
+            "overwrite=True (--overwrite) to start over"
+        )
+    if old is not None and old.get("fingerprint") != print_:
+        raise CheckpointError(_mismatch(path, old.get("request_settings", {}), request_settings))
+    for chunk in chunks:
+        stamp = chunk_stamp(chunk)
+        if stamp is not None and stamp != print_:
+            raise CheckpointError(
+                f"{chunk} was written by a run with other settings; move it out of {path}, "
+                "or pass overwrite=True (--overwrite) to start over"
+            )
+
+
+def _lock(path: Path) -> IO[bytes] | None:
+    """Hold an exclusive lock on ``path`` for this process (released when it ends)."""
+    if fcntl is None:
+        return None
+    handle = open(path / LOCK, "wb")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise CheckpointError(
+            f"another endpointr run is writing to {path}; wait for it to finish or choose "
+            "another output_dir"
+        ) from None
+    return handle
 
 
 def _auto_dir(prefix: str) -> Path:
@@ -120,8 +163,6 @@ def _clear(path: Path) -> None:
         (path / MANIFEST).unlink()
     for tmp in path.glob(".chunk-*.tmp") if path.is_dir() else ():
         tmp.unlink()
-    if path.is_dir() and not any(path.iterdir()):
-        shutil.rmtree(path)
 
 
 def _mismatch(path: Path, old: dict[str, Any], new: dict[str, Any]) -> str:
