@@ -56,6 +56,7 @@ class OutputDir:
     def release(self) -> None:
         """Let other runs use the directory again."""
         if self.lock is not None:
+            (self.path / LOCK).unlink(missing_ok=True)
             self.lock.close()
             self.lock = None
 
