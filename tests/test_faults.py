@@ -287,7 +287,8 @@ def test_a_refused_batch_is_split_down_to_the_rows_at_fault(
     assert out.loc[out["id"] != 5, case.value_column].notna().all()
     if case.batchable:
         # 8 refused -> 4 ok + 4 refused -> 2 refused + 2 ok; 2 -> 1 ok + 1 refused
-        assert server.stats.rows_per_request == [8, 4, 4, 2, 1, 1, 2]
+        # (the order of the halves is the scheduler's business, their sizes are not)
+        assert sorted(server.stats.rows_per_request) == [1, 1, 2, 2, 4, 4, 8]
     else:
         assert server.stats.rows_per_request == [1] * 8
     assert server.stats.texts_seen["row number 5 BAD"] == (4 if case.batchable else 1)

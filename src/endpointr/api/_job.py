@@ -320,13 +320,14 @@ def _collect(
     if not tables:
         raise EndpointrError("no results were recorded")
     table = pa.concat_tables(tables, promote_options="permissive")
-    table = latest_per_id(table, source.id_var)
+    # fixed-size vectors before the reorder: taking from them is a plain strided copy
+    table = endpoint.finalize(latest_per_id(table, source.id_var))
     position = pc.index_in(source.ids, value_set=table.column(source.id_var))
     if position.null_count:
         raise EndpointrError(
             f"{position.null_count} input rows have no result in the output; re-run to send them"
         )
-    return endpoint.finalize(table.take(position))
+    return table.take(position)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ClientError, RateLimitError, RequestError, ResponseFormatError
+from ..errors import ClientError, RequestError, ResponseFormatError
 from ..providers.base import Endpoint
-from ..types import Result, Row
+from ..types import HttpResponse, Result, Row
 from .limits import ConcurrencyLimit, RateLimiter
 from .retry import RetryPolicy
 from .transport import Transport
@@ -31,6 +31,7 @@ __all__ = ["Engine", "RunStats", "row_problem"]
 Sink = Callable[[list[Result]], Awaitable[None]]
 SPLIT_STATUSES = frozenset({400, 413, 422})
 _REJECTED_FLUSH = 4096
+_OVERLOAD = frozenset({429, 503, 529})
 _END = object()
 
 
@@ -100,16 +101,19 @@ class Engine:
         self._batch_size, self._limit, self._policy = batch_size, limit, policy
         self._rate = rate_limiter
         self.stats = stats or RunStats()
-        self._in_flight: dict[asyncio.Task[list[Result] | RequestError], _Request] = {}
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._ready: deque[_Request] = deque()
         self._waiting: list[tuple[float, int, _Request]] = []
         self._seq = itertools.count()
         self._rejected: list[Result] = []
-        self._finished: deque[asyncio.Task[list[Result] | RequestError]] = deque()
+        self._finished: deque[asyncio.Task[None]] = deque()
         self._wake = asyncio.Event()
         self._exhausted = False
         self._stopping = False
         self._gate_until = 0.0
+        self._sending = 0
+        self._sinking = 0
+        self._source: Iterator[_Request | None] = iter(())
 
     def stop(self) -> None:
         """Send nothing more; the requests in flight finish, :meth:`run` then returns."""
@@ -119,10 +123,10 @@ class Engine:
 
     async def run(self, rows: Iterable[tuple[Any, Any]]) -> RunStats:
         """Send every ``(id, text)`` of ``rows``; returns the counters when all are settled."""
-        source = self._requests(iter(rows))
+        self._source = self._requests(iter(rows))
         try:
             while True:
-                self._launch(source)
+                self._launch()
                 if self._rejected:
                     rejected, self._rejected = self._rejected, []
                     await self._emit(rejected)
@@ -131,7 +135,7 @@ class Engine:
                     break
                 await self._wait()
                 while self._finished:
-                    await self._settle(self._finished.popleft())
+                    self._reap(self._finished.popleft())
         finally:
             await self._cancel_in_flight()
             self.stats.ended = time.monotonic()
@@ -159,25 +163,27 @@ class Engine:
         if batch:
             yield _Request(batch)
 
-    def _next(self, source: Iterator[_Request | None], now: float) -> _Request | None:
+    def _next(self, now: float) -> _Request | None:
         while self._waiting and self._waiting[0][0] <= now:
             self._ready.append(heapq.heappop(self._waiting)[2])
         if self._ready:
             return self._ready.popleft()
         if self._exhausted:
             return None
-        request = next(source, _END)
+        request = next(self._source, _END)
         if request is _END:
             self._exhausted = True
             return None
         return request  # type: ignore[return-value]
 
-    def _launch(self, source: Iterator[_Request | None]) -> None:
+    def _launch(self) -> None:
+        """Start requests while slots are free. A slot is a request whose HTTP exchange is
+        under way: it frees as soon as the answer is in, before the answer is read."""
         now = time.monotonic()
-        while not self._stopping and len(self._in_flight) < self._limit.value:
+        while not (self._stopping or self._sinking) and self._sending < self._limit.value:
             if now < self._gate_until:
                 return
-            request = self._next(source, now)
+            request = self._next(now)
             if request is None:
                 return
             if self._rate is not None:
@@ -186,15 +192,16 @@ class Engine:
                     self._ready.appendleft(request)
                     self._gate_until = now + wait
                     return
+            self._sending += 1
             task = asyncio.get_running_loop().create_task(self._attempt(request))
             task.add_done_callback(self._on_done)
-            self._in_flight[task] = request
-        self.stats.in_flight = len(self._in_flight)
+            self._in_flight.add(task)
+        self.stats.in_flight = self._sending
 
     def _cost(self, request: _Request) -> int:
         return sum(len(row.text) for row in request.rows) // 4 + 1
 
-    def _on_done(self, task: asyncio.Task[list[Result] | RequestError]) -> None:
+    def _on_done(self, task: asyncio.Task[None]) -> None:
         self._finished.append(task)
         self._wake.set()
 
@@ -214,7 +221,7 @@ class Engine:
             pass
 
     def _next_deadline(self) -> float | None:
-        if self._stopping or len(self._in_flight) >= self._limit.value:
+        if self._stopping or self._sending >= self._limit.value:
             return None
         now = time.monotonic()
         if self._gate_until > now:
@@ -223,21 +230,29 @@ class Engine:
             return max(0.0, self._waiting[0][0] - now)
         return None
 
-    async def _attempt(self, request: _Request) -> list[Result] | RequestError:
+    async def _attempt(self, request: _Request) -> None:
+        """One attempt of ``request``, settled by the task itself: its rows go to the sink
+        (or back in the queue), then the freed slot takes the next request at once."""
+        outcome = await self._try(request)
+        await self._settle(request, outcome)
+        self._launch()
+
+    async def _try(self, request: _Request) -> list[Result] | RequestError:
         request.attempt += 1
         request.sent_at = time.monotonic()
         self.stats.requests += 1
         if self.stats.first_request is None:
             self.stats.first_request = request.sent_at
         try:
-            http_request = self._endpoint.build_request(request.rows)
-        except (ValueError, TypeError) as exc:
-            # not the server's fault and no retry will change it: final for these rows
-            return RequestError(f"cannot build the request: {type(exc).__name__}: {exc}")
-        try:
-            response = await self._transport.send(http_request)
-        except RequestError as exc:
-            return exc
+            response = await self._exchange(request)
+        finally:
+            self._sending -= 1
+        if isinstance(response, RequestError):
+            return response
+        if response.status in _OVERLOAD:
+            self._limit.on_overload()
+        elif 200 <= response.status < 300:
+            self._limit.on_success(time.monotonic() - request.sent_at)
         try:
             if 200 <= response.status < 300:
                 return self._endpoint.parse_response(request.rows, response)
@@ -250,18 +265,28 @@ class Engine:
             message = f"unexpected answer: {type(exc).__name__}: {exc}"
             return ResponseFormatError(message, status=response.status)
 
-    async def _settle(self, task: asyncio.Task[list[Result] | RequestError]) -> None:
-        request = self._in_flight.pop(task)
-        self.stats.in_flight = len(self._in_flight)
-        outcome = task.result()
+    async def _exchange(self, request: _Request) -> HttpResponse | RequestError:
+        try:
+            http_request = self._endpoint.build_request(request.rows)
+        except (ValueError, TypeError) as exc:
+            # not the server's fault and no retry will change it: final for these rows
+            return RequestError(f"cannot build the request: {type(exc).__name__}: {exc}")
+        try:
+            return await self._transport.send(http_request)
+        except RequestError as exc:
+            return exc
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self.stats.in_flight = self._sending
+        task.result()  # an error in the sink (disk full, ...) ends the run here
+
+    async def _settle(self, request: _Request, outcome: list[Result] | RequestError) -> None:
         if not isinstance(outcome, RequestError):
             for result in outcome:
                 result.attempts = request.attempt
-            self._limit.on_success(time.monotonic() - request.sent_at)
             await self._emit(outcome)
             return
-        if isinstance(outcome, RateLimitError) or outcome.status == 503:
-            self._limit.on_overload()
         delay = self._policy.delay(request.attempt, outcome)
         if delay is not None and not self._stopping:
             self.stats.retries += 1
@@ -290,7 +315,13 @@ class Engine:
         stats.done += len(results)
         stats.failed += failed
         stats.succeeded += len(results) - failed
-        await self._sink(results)
+        # while the sink is busy (a chunk being committed) nothing new starts: the rows a
+        # crash could lose stay within the in-flight window plus one chunk
+        self._sinking += 1
+        try:
+            await self._sink(results)
+        finally:
+            self._sinking -= 1
 
     async def _cancel_in_flight(self) -> None:
         for task in self._in_flight:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import urllib.request
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
@@ -25,6 +26,14 @@ _MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MIN_SECRET = 6
 _KEY_KIND = re.compile(r"[A-Za-z]{2,3}[-_]")
+
+
+def env_proxy(url: str) -> str | None:
+    """The proxy URL the environment gives for ``url``, or ``None`` (also when bypassed)."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -71,13 +80,14 @@ class Transport:
         self._auth_origin = _origin(auth_url) if auth_url else None
         self._ssl = ssl_context(verify, ca_bundle)
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     async def __aenter__(self) -> Transport:
         connector = aiohttp.TCPConnector(
             limit=0, ssl=self._ssl, enable_cleanup_closed=True, ttl_dns_cache=300
         )
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=True
+            connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=False
         )
         return self
 
@@ -104,6 +114,14 @@ class Transport:
                 method, body = "GET", None
         raise TransportError(f"more than {_MAX_REDIRECTS} redirects from {redact_url(request.url)}")
 
+    def _proxy(self, url: str) -> str | None:
+        """The proxy the environment (``HTTPS_PROXY``, ``NO_PROXY``, ...) names for ``url``'s
+        host, looked up once per host rather than on every request."""
+        origin = _origin(url)
+        if origin not in self._proxies:
+            self._proxies[origin] = env_proxy(url)
+        return self._proxies[origin]
+
     async def _send_once(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str]
     ) -> HttpResponse:
@@ -112,7 +130,12 @@ class Transport:
             headers = {**headers, **self._auth}
         try:
             async with self._session.request(
-                method, url, data=body, headers=headers, allow_redirects=False
+                method,
+                url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                proxy=self._proxy(url),
             ) as resp:
                 payload = self._scrub(await resp.read())
                 headers = {k.lower(): self._scrub_text(v) for k, v in resp.headers.items()}

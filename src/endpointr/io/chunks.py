@@ -116,21 +116,24 @@ class ChunkWriter:
         self._stamp = {STAMP_KEY: stamp} if stamp else None
         self._buffer: list[Result] = []
         self._pending: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self._next_index = next_chunk_index(directory) if directory else 1
         self.tables: list[pa.Table] = []
         self.written: list[Path] = []
 
     async def add(self, results: Sequence[Result]) -> None:
+        """Buffer ``results``; commit a chunk whenever ``chunk_size`` rows are buffered."""
         # Finished rows wait while a chunk is being written, so that at any moment at most
         # one chunk of finished rows is uncommitted: a crash costs at most that chunk plus
         # the requests in flight (measured: ~3% slower when latency-bound, with 1024-d vectors).
-        if self._pending is not None:
-            await self._wait()
-        self._buffer.extend(results)
-        while len(self._buffer) >= self._chunk_size:
-            batch = self._buffer[: self._chunk_size]
-            del self._buffer[: self._chunk_size]
-            await self._commit(batch)
+        async with self._lock:
+            if self._pending is not None:
+                await self._wait()
+            self._buffer.extend(results)
+            while len(self._buffer) >= self._chunk_size:
+                batch = self._buffer[: self._chunk_size]
+                del self._buffer[: self._chunk_size]
+                await self._commit(batch)
 
     async def close(self) -> None:
         """Commit what is buffered and wait for every commit to finish."""
