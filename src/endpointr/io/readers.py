@@ -171,14 +171,24 @@ def _check_ids(ids: pa.Array, id_var: str) -> None:
         raise InputError(
             f"id column {id_var!r} has type {ids.type}; ids must be integers or strings"
         )
-    if pc.count_distinct(ids).as_py() != len(ids):
-        counts = pc.value_counts(ids)
-        dupes = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    dupes = _duplicated(ids)
+    if len(dupes):
         shown = ", ".join(repr(v) for v in dupes.to_pylist()[:5])
         raise InputError(
             f"id column {id_var!r} has {len(dupes)} duplicated id(s), e.g. {shown}; "
             "ids must be unique"
         )
+
+
+def _duplicated(ids: pa.Array) -> pa.Array:
+    """The ids that occur more than once, each once. Sort-based: a hash table over
+    millions of ids leaves far more memory behind in Arrow's allocator."""
+    ordered = ids.take(pc.sort_indices(ids))
+    head, tail = ordered.slice(0, len(ordered) - 1), ordered.slice(1)
+    same = pc.equal(head, tail)
+    if not pc.any(same).as_py():
+        return ordered.slice(0, 0)
+    return pc.unique(tail.filter(same))
 
 
 def _first_index(mask: pa.Array) -> int:
