@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from ..errors import CheckpointError, ConfigError
 from .chunks import chunk_paths, chunk_stamp, read_chunks, write_atomic
+from .readers import duplicated
 
 try:
     import fcntl
@@ -189,7 +190,7 @@ def _committed_ids(path: Path, id_var: str, retry_failed: bool) -> tuple[set[Any
 
 def latest_per_id(table: pa.Table, id_var: str) -> pa.Table:
     """``table`` with one row per id: where an id repeats, its last row wins."""
-    if pc.count_distinct(table.column(id_var)).as_py() == table.num_rows:
+    if not len(duplicated(table.column(id_var))):
         return table
     order = pa.array(range(table.num_rows))
     keyed = table.append_column("__row", order)

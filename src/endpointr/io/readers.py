@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 
-__all__ = ["FILE_SUFFIXES", "Source", "open_source"]
+__all__ = ["FILE_SUFFIXES", "Source", "duplicated", "open_source"]
 
 PIECE_ROWS = 8192
 FILE_SUFFIXES = {
@@ -171,7 +171,7 @@ def _check_ids(ids: pa.Array, id_var: str) -> None:
         raise InputError(
             f"id column {id_var!r} has type {ids.type}; ids must be integers or strings"
         )
-    dupes = _duplicated(ids)
+    dupes = duplicated(ids)
     if len(dupes):
         shown = ", ".join(repr(v) for v in dupes.to_pylist()[:5])
         raise InputError(
@@ -180,9 +180,11 @@ def _check_ids(ids: pa.Array, id_var: str) -> None:
         )
 
 
-def _duplicated(ids: pa.Array) -> pa.Array:
+def duplicated(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The ids that occur more than once, each once. Sort-based: a hash table over
     millions of ids leaves far more memory behind in Arrow's allocator."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
     ordered = ids.take(pc.sort_indices(ids))
     head, tail = ordered.slice(0, len(ordered) - 1), ordered.slice(1)
     same = pc.equal(head, tail)
