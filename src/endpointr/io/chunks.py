@@ -7,6 +7,7 @@ exists is whole. Only names matching :data:`CHUNK_PATTERN` are ever read back.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 from collections.abc import Sequence
@@ -115,8 +116,9 @@ class ChunkWriter:
         self._endpoint, self._id_var, self._id_type = endpoint, id_var, id_type
         self._stamp = {STAMP_KEY: stamp} if stamp else None
         self._buffer: list[Result] = []
-        self._pending: asyncio.Task[None] | None = None
+        self._pending: asyncio.Future[None] | None = None
         self._lock = asyncio.Lock()
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._next_index = next_chunk_index(directory) if directory else 1
         self.tables: list[pa.Table] = []
         self.written: list[Path] = []
@@ -137,10 +139,24 @@ class ChunkWriter:
 
     async def close(self) -> None:
         """Commit what is buffered and wait for every commit to finish."""
-        if self._buffer:
-            batch, self._buffer = self._buffer, []
-            await self._commit(batch)
-        await self._wait()
+        try:
+            if self._buffer:
+                batch, self._buffer = self._buffer, []
+                await self._commit(batch)
+            await self._wait()
+        finally:
+            if self._thread is not None:
+                self._thread.shutdown(wait=False)
+                self._thread = None
+
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        # one thread of its own: a shared pool spreads the writes over several threads,
+        # and each keeps its own malloc arena, so memory crept up with the rows written
+        if self._thread is None:
+            self._thread = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="endpointr-writer"
+            )
+        return self._thread
 
     async def _commit(self, results: list[Result]) -> None:
         table = results_table(results, self._endpoint, self._id_var, self._id_type)
@@ -150,9 +166,8 @@ class ChunkWriter:
         await self._wait()
         path = self._dir / f"chunk-{self._next_index:05d}.parquet"
         self._next_index += 1
-        self._pending = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self._write, table, path)
-        )
+        loop = asyncio.get_running_loop()
+        self._pending = loop.run_in_executor(self._executor(), self._write, table, path)
 
     async def _wait(self) -> None:
         if self._pending is not None:
@@ -162,8 +177,15 @@ class ChunkWriter:
     def _write(self, table: pa.Table, path: Path) -> None:
         if self._stamp:
             table = table.replace_schema_metadata(self._stamp)
-        write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        write_atomic(path, lambda tmp: write_chunk(table, tmp))
         self.written.append(path)
+
+
+def write_chunk(table: pa.Table, where: Path) -> None:
+    """Write ``table`` as Parquet; no dictionary for vector columns (it never pays off for
+    floats, and building one costs memory on every chunk)."""
+    flat = [f.name for f in table.schema if not pa.types.is_nested(f.type)]
+    pq.write_table(table, where, compression="zstd", use_dictionary=flat)
 
 
 def write_atomic(path: Path, write: Any) -> None:
@@ -200,7 +222,7 @@ def drop_superseded(directory: Path, new: Sequence[Path], id_var: str) -> int:
         if count:
             kept = read_chunks([path])[0].filter(pc.invert(stale))
             if kept.num_rows:
-                write_atomic(path, lambda tmp, t=kept: pq.write_table(t, tmp, compression="zstd"))
+                write_atomic(path, lambda tmp, t=kept: write_chunk(t, tmp))
             else:
                 path.unlink()
             removed += count

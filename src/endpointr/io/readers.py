@@ -217,12 +217,13 @@ def _file_source(path: Path, text_var: str, id_var: str) -> Source:
 
 
 def _parquet_source(path: Path, text_var: str, id_var: str) -> Source:
-    meta = pq.ParquetFile(path)
+    meta = pq.ParquetFile(path, pre_buffer=False)
     _need_columns(meta.schema_arrow.names, text_var, id_var, str(path))
     ids = _to_arrow_ids(lambda: meta.read(columns=[id_var]).column(0), id_var)
 
     def pairs() -> Pairs:
-        with pq.ParquetFile(path) as reader:
+        # pre_buffer reads whole column chunks ahead; page by page keeps memory flat
+        with pq.ParquetFile(path, pre_buffer=False) as reader:
             for batch in reader.iter_batches(batch_size=PIECE_ROWS, columns=[id_var, text_var]):
                 ids_, texts = batch.column(id_var), batch.column(text_var)
                 yield from zip(ids_.to_pylist(), texts.to_pylist(), strict=True)
