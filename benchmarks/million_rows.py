@@ -165,7 +165,7 @@ def timing_rows(run: dict[str, Any], rows: int) -> list[list[object]]:
 
 def memory_rows(run: dict[str, Any], rows: int) -> list[list[object]]:
     peak = max((s[1][0] for s in run["samples"]), default=None)
-    marks = [
+    marks: list[list[object]] = [
         [f"RSS at {m:.0%} of rows committed (MB)", fmt(rss_at(run["samples"], rows, m)), "flat"]
         for m in PROGRESS_MARKS
     ]
