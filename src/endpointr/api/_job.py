@@ -107,7 +107,7 @@ async def run_job(
     key = resolve_key(settings.key_name)
     out = _prepare(source, endpoint, settings, task)
     try:
-        stats, writer = await _run(source, endpoint, settings, key, out)
+        stats, writer = await _run(source, endpoint, settings, key, out, collect)
     finally:
         if out:
             out.release()
@@ -129,6 +129,7 @@ async def _run(
     settings: JobSettings,
     key: str | None,
     out: OutputDir | None,
+    collect: bool,
 ) -> tuple[RunStats, ChunkWriter]:
     skip = out.done_ids if out else set()
     stats = RunStats(total=_remaining(source, skip))
@@ -139,6 +140,7 @@ async def _run(
         id_var=source.id_var,
         id_type=source.ids.type,
         stamp=out.manifest["fingerprint"] if out else None,
+        keep=collect,
     )
     if out:
         out.save(
@@ -316,7 +318,9 @@ def _finish_manifest(out: OutputDir, stats: RunStats, id_var: str) -> None:
 def _collect(
     source: Source, endpoint: Endpoint, out: OutputDir | None, writer: ChunkWriter
 ) -> pa.Table:
-    tables = read_chunks(chunk_paths(out.path)) if out else writer.tables
+    # this run's chunks are still in memory; only earlier runs' chunks are read back
+    earlier = [p for p in chunk_paths(out.path) if p not in writer.written] if out else []
+    tables = read_chunks(earlier) + writer.tables
     if not tables:
         raise EndpointrError("no results were recorded")
     table = pa.concat_tables(tables, promote_options="permissive")

@@ -96,7 +96,8 @@ class ChunkWriter:
     Each chunk carries ``stamp`` (the run's fingerprint) in its Parquet metadata, so a
     chunk copied in from another run is recognised on resume.
 
-    With ``directory=None`` chunks are kept in memory (:attr:`tables`). A commit runs in
+    With ``directory=None`` chunks are kept in memory (:attr:`tables`); with ``keep`` they
+    are kept there as well as written, so the caller need not read them back. A commit runs in
     a worker thread while the requests in flight go on; results that finish meanwhile
     wait for it (backpressure), so at most one chunk of finished rows is ever uncommitted.
     ``on_commit(path, rows)`` is called after each chunk is in place.
@@ -111,6 +112,7 @@ class ChunkWriter:
         id_var: str,
         id_type: pa.DataType,
         stamp: str | None = None,
+        keep: bool = False,
     ) -> None:
         self._dir, self._chunk_size = directory, chunk_size
         self._endpoint, self._id_var, self._id_type = endpoint, id_var, id_type
@@ -120,6 +122,7 @@ class ChunkWriter:
         self._lock = asyncio.Lock()
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._next_index = next_chunk_index(directory) if directory else 1
+        self._keep = keep
         self.tables: list[pa.Table] = []
         self.written: list[Path] = []
 
@@ -160,8 +163,9 @@ class ChunkWriter:
 
     async def _commit(self, results: list[Result]) -> None:
         table = results_table(results, self._endpoint, self._id_var, self._id_type)
-        if self._dir is None:
+        if self._dir is None or self._keep:
             self.tables.append(table)
+        if self._dir is None:
             return
         await self._wait()
         path = self._dir / f"chunk-{self._next_index:05d}.parquet"
