@@ -7,7 +7,6 @@ examples per test, and function-scoped fixtures would be shared between them).
 
 from __future__ import annotations
 
-import functools
 import math
 import tempfile
 from collections.abc import Iterator
@@ -23,8 +22,6 @@ from hypothesis import strategies as st
 
 import endpointr as er
 from cases import CASES, Case, case_ids
-from endpointr.api import _job
-from endpointr.engine.retry import RetryPolicy
 from endpointr.testing import FakeServer
 
 EXAMPLES = settings(
@@ -268,6 +265,7 @@ ARG_VALUES = st.one_of(
     st.floats(min_value=-2, max_value=3),
     st.sampled_from([math.nan, math.inf, -math.inf, True, False, None, "", "3", "auto", [1]]),
 )
+VERY_FAST = er.Backoff(base=0.001, cap=0.005)
 RUN_ARGS = ("concurrent_requests", "chunk_size", "max_retries", "timeout")
 
 
@@ -281,25 +279,17 @@ def arg_is_valid(name: str, value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
-@pytest.fixture(scope="module")
-def fast_backoff() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        policy = functools.partial(RetryPolicy, base=0.001, cap=0.005)
-        patch.setattr(_job, "RetryPolicy", policy)
-        yield
-
-
 @pytest.mark.parametrize("case", CASES, ids=case_ids())
 @settings(EXAMPLES, max_examples=15)
 @given(name=st.sampled_from(RUN_ARGS), value=ARG_VALUES)
 def test_any_run_argument_is_used_or_refused_by_name(
-    case: Case, server: FakeServer, fast_backoff: None, name: str, value: Any
+    case: Case, server: FakeServer, name: str, value: Any
 ) -> None:
     server.reset()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         try:
-            result = run(case, server, good_frame(3), out, **{name: value})
+            result = run(case, server, good_frame(3), out, backoff=VERY_FAST, **{name: value})
         except er.ConfigError as exc:
             assert not arg_is_valid(name, value), f"{name}={value!r} was refused: {exc}"
             assert name in str(exc)

@@ -131,24 +131,18 @@ def test_auto_concurrency_settles_at_the_servers_capacity() -> None:
 
 
 def test_requests_per_minute_is_honoured(server: FakeServer) -> None:
-    import asyncio
-
-    from endpointr.api._common import run_df
-    from endpointr.api._job import JobSettings
-    from endpointr.providers.hf import HFEmbed
-
     df = pd.DataFrame({"id": range(12), "text": [f"t{i}" for i in range(12)]})
-    settings = JobSettings(
+    er.hf_embed_df(
+        df,
+        text_var="text",
+        id_var="id",
+        endpoint_url=server.url + "/embed",
+        key_name=None,
         batch_size=1,
         concurrent_requests=12,
         output_dir=None,
         progress=False,
         requests_per_minute=480,
-    )
-    asyncio.run(
-        run_df(
-            df, HFEmbed(server.url + "/embed"), settings, text_var="text", id_var="id", task="embed"
-        )
     )
     starts = sorted(r.t_start for r in server.stats.requests)
     assert len(starts) == 12

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
@@ -12,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,17 @@ import jsonschema
 import numpy as np
 import pytest
 
-from endpointr.testing import FakeServer, Fault, fake_embedding, fill_schema
+from endpointr.testing import (
+    FAULT_KINDS,
+    SHORTCUT_KINDS,
+    FakeServer,
+    Fault,
+    Settings,
+    fake_embedding,
+    fill_schema,
+)
+from endpointr.testing.replies import FAULT_REPLIES
+from endpointr.testing.server import add_arguments, settings_from_args
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ANTHROPIC_HEADERS = {"anthropic-version": "2023-06-01"}
@@ -478,6 +490,48 @@ def test_reset_forgets_everything(fake: FakeServer) -> None:
 def test_only_loopback_is_allowed() -> None:
     with pytest.raises(ValueError):
         FakeServer(host="0.0.0.0")
+
+
+def test_an_unknown_setting_is_named_in_the_error() -> None:
+    with pytest.raises(ValueError, match="no_such_setting"):
+        FakeServer(no_such_setting=1)
+
+
+# --- settings flags and fault tables ------------------------------------------------------
+
+
+def test_every_setting_has_a_flag_with_its_default() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.host, args.port) == ("127.0.0.1", 8089)
+    assert settings_from_args(args) == {
+        f.name: getattr(Settings(), f.name) for f in fields(Settings)
+    }
+
+
+def test_setting_flags_parse_types_lists_choices_and_switches() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["--labels", "a, b,,c", "--capacity", "3", "--latency", "0.5", "--shuffle-embeddings"]
+    settings = settings_from_args(parser.parse_args([*argv, "--model-type", "classifier"]))
+    assert settings["labels"] == ("a", "b", "c") and settings["capacity"] == 3
+    assert settings["latency"] == 0.5 and settings["shuffle_embeddings"] is True
+    assert settings["model_type"] == "classifier" and settings["rpm"] is None
+    assert Settings(**settings).labels == ("a", "b", "c")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--classify-shape", "top2"])
+
+
+def test_every_fault_kind_has_a_reply_and_every_name_a_fault() -> None:
+    assert tuple(FAULT_REPLIES) == FAULT_KINDS
+    for kind in FAULT_KINDS + SHORTCUT_KINDS:
+        fault = Fault.from_kind(kind, retry_after=2.0, delay=3.0)
+        assert fault.kind in FAULT_KINDS and Fault.from_dict(fault.to_dict()) == fault
+    assert Fault.from_kind("429", retry_after=2.0) == Fault.status(429, retry_after=2.0)
+    assert Fault.from_kind("delay", delay=3.0) == Fault.delay(3.0)
+    with pytest.raises(ValueError, match="known kinds"):
+        Fault.from_kind("teapot")
 
 
 # --- control routes and the foreground server -----------------------------------------------

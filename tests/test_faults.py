@@ -7,7 +7,6 @@ assertions read the committed chunks and what the server saw, not our own counte
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from cases import CASES, Case, case_ids
-from endpointr.api import _job
-from endpointr.engine.retry import RetryPolicy
 from endpointr.testing import FakeServer, Fault
 from endpointr.testing.app import ROUTES
 
@@ -57,12 +54,6 @@ def server(shared: FakeServer) -> FakeServer:
     """The module's fake server, forgetting earlier scripts and records."""
     shared.reset()
     return shared
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backoff of 10-50 ms instead of 0.5-30 s; Retry-After is still obeyed."""
-    monkeypatch.setattr(_job, "RetryPolicy", functools.partial(RetryPolicy, base=0.01, cap=0.05))
 
 
 def frame(n: int, prefix: str = "row") -> pd.DataFrame:

@@ -26,20 +26,13 @@ import pyarrow.parquet as pq
 import pytest
 
 import endpointr as er
-from cases import CASES, Case, case_ids
-from endpointr.api import _job
+from cases import CASES, FAST, Case, case_ids
 from endpointr.cli import main as cli_main
-from endpointr.engine.retry import RetryPolicy
 from endpointr.testing import FakeServer, Fault
 
 N = 3000
 BATCH, CONCURRENT, CHUNK = 10, 4, 200
 WINDOW = BATCH * CONCURRENT
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_job, "RetryPolicy", functools.partial(RetryPolicy, base=0.01, cap=0.05))
 
 
 def frame(n: int, prefix: str = "row") -> pd.DataFrame:
@@ -173,6 +166,7 @@ def test_partial_and_foreign_files_are_never_read_as_results(
     data = frame(300)
     run = functools.partial(
         er.hf_embed_df,
+        backoff=FAST,
         text_var="text",
         id_var="id",
         endpoint_url=slow_server.url + "/embed",
@@ -215,6 +209,7 @@ def test_a_stray_numbered_chunk_with_foreign_ids_is_not_read_back(
         key_name=None,
         output_dir=out,
         progress=False,
+        backoff=FAST,
     )
     # ids that are not in this input never reach the result
     stray = committed(out).slice(0, 1).set_column(0, "id", pa.array([999]))
@@ -227,6 +222,7 @@ def test_a_stray_numbered_chunk_with_foreign_ids_is_not_read_back(
         key_name=None,
         output_dir=out,
         progress=False,
+        backoff=FAST,
     )
     assert result["id"].tolist() == list(range(50))
 
@@ -349,6 +345,7 @@ def test_ctrl_c_in_a_notebook_stops_the_run_instead_of_leaving_it_running(
                 concurrent_requests=4,
                 chunk_size=40,
                 progress=False,
+                backoff=FAST,
             )
 
         loop = asyncio.new_event_loop()  # like a notebook's: no SIGINT handler of its own
@@ -375,6 +372,7 @@ def test_ctrl_c_in_a_notebook_stops_the_run_instead_of_leaving_it_running(
             key_name=None,
             output_dir=out,
             progress=False,
+            backoff=FAST,
         )
         assert_each_id_once(out, 2000)
 
@@ -439,7 +437,7 @@ def _hf_embed(server: FakeServer, out: Path, df: pd.DataFrame, **kw: Any) -> Any
         "progress": False,
         **kw,
     }
-    return er.hf_embed_df(df, **kw)
+    return er.hf_embed_df(df, **kw, backoff=FAST)
 
 
 def _chat(server: FakeServer, out: Path, df: pd.DataFrame, **kw: Any) -> Any:
@@ -452,7 +450,7 @@ def _chat(server: FakeServer, out: Path, df: pd.DataFrame, **kw: Any) -> Any:
         "progress": False,
         **kw,
     }
-    return er.oai_complete_df(df, **kw)
+    return er.oai_complete_df(df, **kw, backoff=FAST)
 
 
 def _ant(server: FakeServer, out: Path, df: pd.DataFrame, **kw: Any) -> Any:
@@ -465,7 +463,7 @@ def _ant(server: FakeServer, out: Path, df: pd.DataFrame, **kw: Any) -> Any:
         "progress": False,
         **kw,
     }
-    return er.ant_complete_df(df, **kw)
+    return er.ant_complete_df(df, **kw, backoff=FAST)
 
 
 SCHEMA = {
@@ -587,6 +585,7 @@ def test_a_second_run_on_a_directory_in_use_is_refused(server: FakeServer, tmp_p
                 key_name=None,
                 output_dir=out_dir,
                 progress=False,
+                backoff=FAST,
             )
     assert server.stats.request_count == 0
     out = er.hf_embed_df(
@@ -597,6 +596,7 @@ def test_a_second_run_on_a_directory_in_use_is_refused(server: FakeServer, tmp_p
         key_name=None,
         output_dir=out_dir,
         progress=False,
+        backoff=FAST,
     )
     assert not out[".error"].any()
 
@@ -614,6 +614,7 @@ def test_a_chunk_copied_in_from_another_run_is_refused(server: FakeServer, tmp_p
             output_dir=out_dir,
             progress=False,
             chunk_size=3,
+            backoff=FAST,
         )
 
     run(tmp_path / "a", "/embed")

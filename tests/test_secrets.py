@@ -9,7 +9,6 @@ Parquet), stdout/stderr, every log record at DEBUG, every warning and every exce
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import logging
@@ -25,10 +24,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import endpointr as er
-from cases import CASES, Case, case_ids
-from endpointr.api import _job
+from cases import CASES, FAST, Case, case_ids
 from endpointr.cli import main as cli_main
-from endpointr.engine.retry import RetryPolicy
 from endpointr.testing import FakeServer, Fault
 
 KEY = "sk-SENTINEL-abc123xyz"
@@ -40,7 +37,6 @@ TIMEOUT = 0.15
 def sentinel_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in KEY_ENVS:
         monkeypatch.setenv(name, KEY)
-    monkeypatch.setattr(_job, "RetryPolicy", functools.partial(RetryPolicy, base=0.01, cap=0.05))
 
 
 @pytest.fixture(scope="module")
@@ -299,6 +295,7 @@ def test_credentials_in_the_url_are_redacted_in_metadata_and_messages(
             output_dir=out,
             max_retries=2,
             timeout=TIMEOUT,
+            backoff=FAST,
         ),
         caplog,
         capfd,
@@ -308,7 +305,13 @@ def test_credentials_in_the_url_are_redacted_in_metadata_and_messages(
         evidence.add("refusal", "")
         try:
             er.hf_embed_df(
-                df, text_var="text", id_var="id", endpoint_url=bad, key_name=None, output_dir=None
+                df,
+                text_var="text",
+                id_var="id",
+                endpoint_url=bad,
+                key_name=None,
+                output_dir=None,
+                backoff=FAST,
             )
         except er.EndpointrError as exc:
             evidence.exception(exc)
@@ -322,10 +325,17 @@ def test_credentials_in_the_url_are_redacted_in_metadata_and_messages(
             key_name=None,
             output_dir=other,
             progress=False,
+            backoff=FAST,
         )
     try:
         er.hf_embed_df(
-            df, text_var="text", id_var="id", endpoint_url=url, key_name=None, output_dir=other
+            df,
+            text_var="text",
+            id_var="id",
+            endpoint_url=url,
+            key_name=None,
+            output_dir=other,
+            backoff=FAST,
         )
     except er.CheckpointError as exc:
         evidence.exception(exc)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import shutil
 import ssl
 import subprocess
@@ -22,8 +21,6 @@ from aiohttp import web
 
 import endpointr as er
 from cases import CASES, Case, case_ids
-from endpointr.api import _job
-from endpointr.engine.retry import RetryPolicy
 from endpointr.testing import FakeServer
 from endpointr.testing.app import build_app
 from endpointr.testing.state import ServerState, Settings
@@ -36,7 +33,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def keys_and_fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     for case in CASES:
         monkeypatch.setenv(case.key_env, KEY)
-    monkeypatch.setattr(_job, "RetryPolicy", functools.partial(RetryPolicy, base=0.01, cap=0.05))
 
 
 @contextlib.contextmanager

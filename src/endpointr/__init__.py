@@ -9,21 +9,20 @@ from .api.anthropic import (
     ant_complete_df,
     ant_complete_text,
 )
+from .api.generic import arun_df, run_df
 from .api.hf import (
-    ahf_embed_batch,
-    ahf_embed_df,
-    ahf_embed_text,
-    hf_embed_batch,
-    hf_embed_df,
-    hf_embed_text,
-)
-from .api.hf_classify import (
     ahf_classify_batch,
     ahf_classify_df,
     ahf_classify_text,
+    ahf_embed_batch,
+    ahf_embed_df,
+    ahf_embed_text,
     hf_classify_batch,
     hf_classify_df,
     hf_classify_text,
+    hf_embed_batch,
+    hf_embed_df,
+    hf_embed_text,
 )
 from .api.hf_utils import (
     ahf_get_endpoint_info,
@@ -48,6 +47,7 @@ from .api.openai import (
     oai_embed_text,
 )
 from .config import get_api_key, set_api_key
+from .engine.options import Backoff, RunOptions
 from .errors import (
     CertificateError,
     CheckpointError,
@@ -63,6 +63,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .providers.registry import ENDPOINTS
 from .schema import (
     JsonSchema,
     create_json_schema,
@@ -78,6 +79,8 @@ from .schema import (
 )
 
 __all__ = [
+    "ENDPOINTS",
+    "Backoff",
     "CertificateError",
     "CheckpointError",
     "ClientError",
@@ -90,6 +93,7 @@ __all__ = [
     "RateLimitError",
     "RequestError",
     "ResponseFormatError",
+    "RunOptions",
     "ServerError",
     "TransportError",
     "__version__",
@@ -113,6 +117,7 @@ __all__ = [
     "aoai_embed_batch",
     "aoai_embed_df",
     "aoai_embed_text",
+    "arun_df",
     "avalidate_hf_endpoint",
     "create_json_schema",
     "get_api_key",
@@ -131,6 +136,7 @@ __all__ = [
     "oai_embed_batch",
     "oai_embed_df",
     "oai_embed_text",
+    "run_df",
     "schema_array",
     "schema_boolean",
     "schema_enum",

@@ -44,7 +44,8 @@ class Result:
 
     ``value`` is endpoint-specific (a vector, label scores, a completion); the endpoint
     turns a list of values into output columns. ``status`` is the HTTP status of the last
-    attempt (``None`` for a network error or a row that was never sent).
+    attempt (``None`` for a network error or a row that was never sent). ``cause`` is the
+    error a failed row stands for (not written out; the one-text functions raise it).
     """
 
     id: Any
@@ -53,6 +54,7 @@ class Result:
     error_msg: str | None = None
     status: int | None = None
     attempts: int = 0
+    cause: Exception | None = None
 
     @classmethod
     def failed(cls, row_id: Any, message: str, status: int | None = None) -> Result:

@@ -3,7 +3,8 @@
 ``endpoint_url`` is the full URL of the route; ``base_url`` (as the Anthropic SDK takes
 it, e.g. ``https://api.anthropic.com``; a trailing ``/v1`` is accepted too) may be given
 instead. The key goes in ``x-api-key``; ``key_name=None`` sends none. Each public
-function has an async twin named with a leading ``a`` (``aant_complete_df``).
+function has an async twin named with a leading ``a`` (``aant_complete_df``). The run
+options are those of :class:`~endpointr.RunOptions`; their defaults are the endpoint's.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from ..engine.options import Backoff
+from ..engine.sync import synced
 from ..providers.anthropic import MESSAGES_URL, AnthropicMessages
-from ..providers.llm import resolve_url
-from ..schema import as_json_schema
-from ._chat import check_columns, complete_one
-from ._common import run_batch, run_df
-from ._job import JobSettings, synced
+from ._run import run_many, run_one, run_whole
 
 __all__ = [
     "aant_complete_batch",
@@ -28,42 +29,25 @@ __all__ = [
     "ant_complete_text",
 ]
 
-
-def messages_endpoint(
-    endpoint_url: str,
-    base_url: str | None,
-    *,
-    model: str,
-    system_prompt: str | None,
-    schema: Any,
-    temperature: float | None,
-    max_tokens: int,
-) -> AnthropicMessages:
-    """The messages endpoint the arguments describe; :class:`ConfigError` before any request."""
-    url = resolve_url(endpoint_url, base_url, default=MESSAGES_URL, path="/v1/messages")
-    return AnthropicMessages(
-        url,
-        model,
-        system_prompt,
-        temperature,
-        max_tokens,
-        None if schema is None else as_json_schema(schema),
-    )
+MESSAGES = AnthropicMessages.defaults
 
 
 async def aant_complete_text(
     text: str,
     *,
-    model: str = "claude-haiku-4-5",
+    model: str = AnthropicMessages.default_model,
     system_prompt: str | None = None,
     schema: Any = None,
     temperature: float | None = 0,
     max_tokens: int = 500,
-    key_name: str | None = "ANTHROPIC_API_KEY",
+    key_name: str | None = MESSAGES.key_name,
     endpoint_url: str = MESSAGES_URL,
     base_url: str | None = None,
     max_retries: int = 5,
-    timeout: float = 60,
+    timeout: float = MESSAGES.timeout,
+    backoff: Backoff | None = None,
+    verify: bool = True,
+    ca_bundle: str | None = None,
 ) -> Any:
     """Complete one text; returns the content string (the text blocks joined).
 
@@ -78,62 +62,35 @@ async def aant_complete_text(
     >>> ant_complete_text("Say hi")  # doctest: +SKIP
     'Hi!'
     """
-    endpoint = messages_endpoint(
-        endpoint_url,
-        base_url,
-        model=model,
-        system_prompt=system_prompt,
-        schema=schema,
-        temperature=temperature,
-        max_tokens=max_tokens,
-    )
-    settings = JobSettings(
-        batch_size=1, max_retries=max_retries, timeout=timeout, key_name=key_name
-    )
-    return await complete_one(text, endpoint, settings, schema)
+    return await run_one(AnthropicMessages, locals())
 
 
 async def aant_complete_batch(
     texts: Sequence[str],
     *,
-    model: str = "claude-haiku-4-5",
+    model: str = AnthropicMessages.default_model,
     system_prompt: str | None = None,
     schema: Any = None,
     temperature: float | None = 0,
     max_tokens: int = 500,
-    key_name: str | None = "ANTHROPIC_API_KEY",
+    key_name: str | None = MESSAGES.key_name,
     endpoint_url: str = MESSAGES_URL,
     base_url: str | None = None,
     concurrent_requests: int | str = 5,
     max_retries: int = 5,
-    timeout: float = 60,
+    timeout: float = MESSAGES.timeout,
     progress: bool = False,
-) -> Any:
+    backoff: Backoff | None = None,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    verify: bool = True,
+    ca_bundle: str | None = None,
+) -> pd.DataFrame:
     """Complete a list of texts; returns a pandas DataFrame in input order.
 
     Columns: ``text``, then those of :func:`ant_complete_df`. Nothing is written to disk.
     """
-    endpoint = messages_endpoint(
-        endpoint_url,
-        base_url,
-        model=model,
-        system_prompt=system_prompt,
-        schema=schema,
-        temperature=temperature,
-        max_tokens=max_tokens,
-    )
-    check_columns(endpoint, "text")
-    settings = JobSettings(
-        batch_size=1,
-        concurrent_requests=concurrent_requests,
-        max_retries=max_retries,
-        timeout=timeout,
-        key_name=key_name,
-        output_dir=None,
-        progress=progress,
-    )
-    table = await run_batch(texts, endpoint, settings, task="ant-complete")
-    return table.to_pandas()
+    return await run_many(AnthropicMessages, locals())
 
 
 async def aant_complete_df(
@@ -141,22 +98,25 @@ async def aant_complete_df(
     *,
     text_var: str,
     id_var: str,
-    model: str = "claude-haiku-4-5",
+    model: str = AnthropicMessages.default_model,
     system_prompt: str | None = None,
     schema: Any = None,
     temperature: float | None = 0,
     max_tokens: int = 500,
-    key_name: str | None = "ANTHROPIC_API_KEY",
+    key_name: str | None = MESSAGES.key_name,
     endpoint_url: str = MESSAGES_URL,
     base_url: str | None = None,
     output_dir: str | Path | None = "auto",
-    chunk_size: int = 1000,
+    chunk_size: int = MESSAGES.chunk_size,
     concurrent_requests: int | str = 5,
     max_retries: int = 5,
-    timeout: float = 60,
+    timeout: float = MESSAGES.timeout,
     progress: bool = True,
     overwrite: bool = False,
     retry_failed: bool = False,
+    backoff: Backoff | None = None,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
     verify: bool = True,
     ca_bundle: str | None = None,
 ) -> Any:
@@ -177,34 +137,7 @@ async def aant_complete_df(
 
     >>> ant_complete_df(df, text_var="review", id_var="id", schema=Review)  # doctest: +SKIP
     """
-    endpoint = messages_endpoint(
-        endpoint_url,
-        base_url,
-        model=model,
-        system_prompt=system_prompt,
-        schema=schema,
-        temperature=temperature,
-        max_tokens=max_tokens,
-    )
-    check_columns(endpoint, id_var)
-    settings = JobSettings(
-        batch_size=1,
-        concurrent_requests=concurrent_requests,
-        max_retries=max_retries,
-        timeout=timeout,
-        chunk_size=chunk_size,
-        output_dir=output_dir,
-        progress=progress,
-        key_name=key_name,
-        overwrite=overwrite,
-        retry_failed=retry_failed,
-        verify=verify,
-        ca_bundle=ca_bundle,
-        extra_manifest={"model": model},
-    )
-    return await run_df(
-        df, endpoint, settings, text_var=text_var, id_var=id_var, task="ant-complete"
-    )
+    return await run_whole(AnthropicMessages, locals())
 
 
 ant_complete_text = synced(aant_complete_text)

@@ -1,7 +1,9 @@
-"""Hugging Face Inference Endpoints and TEI: embeddings.
+"""Hugging Face Inference Endpoints and TEI: embeddings and text classification.
 
 Each public function has an async twin named with a leading ``a`` (``ahf_embed_df``);
-the plain one blocks and also works inside a running event loop (Jupyter).
+the plain one blocks and also works inside a running event loop (Jupyter). The run
+options (``batch_size``, ``concurrent_requests``, ``max_retries``, ``timeout``, ...)
+are those of :class:`~endpointr.RunOptions`; their defaults are the endpoint's.
 """
 
 from __future__ import annotations
@@ -11,70 +13,78 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from ..config import check_mapping, check_url
-from ..io.frames import widen_vectors
+from ..engine.options import Backoff
+from ..engine.sync import synced
 from ..providers.hf import HFEmbed
-from ._common import run_batch, run_df, run_one
-from ._job import JobSettings, synced
-from .hf_utils import resolve_batch_size
+from ..providers.hf_classify import HFClassify
+from ._run import run_many, run_one, run_whole
 
 __all__ = [
+    "ahf_classify_batch",
+    "ahf_classify_df",
+    "ahf_classify_text",
     "ahf_embed_batch",
     "ahf_embed_df",
     "ahf_embed_text",
+    "hf_classify_batch",
+    "hf_classify_df",
+    "hf_classify_text",
     "hf_embed_batch",
     "hf_embed_df",
     "hf_embed_text",
 ]
 
-
-def _endpoint(endpoint_url: str, parameters: dict[str, Any] | None) -> HFEmbed:
-    return HFEmbed(check_url(endpoint_url), check_mapping(parameters, "parameters"))
+EMBED = HFEmbed.defaults
+CLASSIFY = HFClassify.defaults
 
 
 async def ahf_embed_text(
     text: str,
     *,
     endpoint_url: str,
-    key_name: str | None = "HF_API_KEY",
+    key_name: str | None = EMBED.key_name,
     parameters: dict[str, Any] | None = None,
     max_retries: int = 5,
-    timeout: float = 15,
+    timeout: float = EMBED.timeout,
+    backoff: Backoff | None = None,
+    verify: bool = True,
+    ca_bundle: str | None = None,
 ) -> np.ndarray:
     """Embed one text; returns its vector (float32 numpy array).
 
-    Raises a :class:`~endpointr.errors.RequestError` subclass when the request fails
-    after ``max_retries`` attempts; :class:`~endpointr.errors.MissingAPIKeyError` when
-    the key's environment variable is unset (``key_name=None`` sends no key).
+    Raises the :class:`~endpointr.errors.RequestError` subclass of the last attempt when
+    the request fails after ``max_retries`` attempts (e.g.
+    :class:`~endpointr.errors.ResponseFormatError` for answers that cannot be read,
+    :class:`~endpointr.errors.CertificateError` for a certificate that cannot be
+    verified); :class:`~endpointr.errors.MissingAPIKeyError` when the key's environment
+    variable is unset (``key_name=None`` sends no key).
 
     >>> hf_embed_text("hello", endpoint_url=url, key_name=None)  # doctest: +SKIP
     array([ 0.031, -0.12 , ...], dtype=float32)
     """
-    settings = JobSettings(
-        batch_size=1,
-        concurrent_requests=1,
-        max_retries=max_retries,
-        timeout=timeout,
-        key_name=key_name,
-    )
-    row = await run_one(text, _endpoint(endpoint_url, parameters), settings)
-    return np.asarray(row["embedding"], dtype=np.float32)
+    return await run_one(HFEmbed, locals())
 
 
 async def ahf_embed_batch(
     texts: Sequence[str],
     *,
     endpoint_url: str,
-    key_name: str | None = "HF_API_KEY",
+    key_name: str | None = EMBED.key_name,
     parameters: dict[str, Any] | None = None,
-    batch_size: int | str = 8,
+    batch_size: int | str = EMBED.batch_size,
     concurrent_requests: int | str = 5,
     max_retries: int = 5,
-    timeout: float = 15,
+    timeout: float = EMBED.timeout,
     progress: bool = False,
     wide: bool = False,
-) -> Any:
+    backoff: Backoff | None = None,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    verify: bool = True,
+    ca_bundle: str | None = None,
+) -> pd.DataFrame:
     """Embed a list of texts; returns a pandas DataFrame in input order.
 
     Columns: ``text``, ``embedding`` (``V1..Vn`` with ``wide=True``), ``.error``,
@@ -82,18 +92,7 @@ async def ahf_embed_batch(
     an exception. Nothing is written to disk. ``batch_size`` is fitted to the server as
     in :func:`hf_embed_df`.
     """
-    endpoint = _endpoint(endpoint_url, parameters)
-    settings = JobSettings(
-        batch_size=await resolve_batch_size(endpoint.url, batch_size, key_name),
-        concurrent_requests=concurrent_requests,
-        max_retries=max_retries,
-        timeout=timeout,
-        key_name=key_name,
-        output_dir=None,
-        progress=progress,
-    )
-    table = await run_batch(texts, endpoint, settings, task="embed")
-    return (widen_vectors(table) if wide else table).to_pandas()
+    return await run_many(HFEmbed, locals())
 
 
 async def ahf_embed_df(
@@ -102,18 +101,21 @@ async def ahf_embed_df(
     text_var: str,
     id_var: str,
     endpoint_url: str,
-    key_name: str | None = "HF_API_KEY",
+    key_name: str | None = EMBED.key_name,
     parameters: dict[str, Any] | None = None,
-    batch_size: int | str = 8,
+    batch_size: int | str = EMBED.batch_size,
     concurrent_requests: int | str = 5,
     output_dir: str | Path | None = "auto",
-    chunk_size: int = 5000,
+    chunk_size: int = EMBED.chunk_size,
     max_retries: int = 5,
-    timeout: float = 15,
+    timeout: float = EMBED.timeout,
     progress: bool = True,
     wide: bool = False,
     overwrite: bool = False,
     retry_failed: bool = False,
+    backoff: Backoff | None = None,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
     verify: bool = True,
     ca_bundle: str | None = None,
 ) -> Any:
@@ -128,46 +130,128 @@ async def ahf_embed_df(
     timestamped directory; ``None``: memory only). Re-running on the same directory sends
     only the rows not yet committed; ``retry_failed=True`` also re-sends error rows;
     ``overwrite=True`` starts over. ``max_retries`` counts attempts per request;
-    ``timeout`` is seconds per attempt; ``concurrent_requests="auto"`` finds the level
-    the endpoint sustains. ``batch_size`` is capped at the server's
-    ``max_client_batch_size`` when its ``/info`` reports one (a notice on stderr);
-    ``"auto"`` takes that limit, or 8 when the server reports none.
+    ``timeout`` is seconds per attempt; ``backoff`` sets the waits between attempts;
+    ``requests_per_minute`` and ``tokens_per_minute`` pace the sends;
+    ``concurrent_requests="auto"`` finds the level the endpoint sustains. ``batch_size``
+    is capped at the server's ``max_client_batch_size`` when its ``/info`` reports one
+    (a notice on stderr); ``"auto"`` takes that limit, or 8 when the server reports none.
 
     Raises :class:`~endpointr.errors.InputError` or :class:`~endpointr.errors.ConfigError`
     before any request when the input or an argument is wrong.
 
     >>> hf_embed_df(df, text_var="text", id_var="id", endpoint_url=url)  # doctest: +SKIP
     """
-    endpoint = _endpoint(endpoint_url, parameters)
-    size = await resolve_batch_size(
-        endpoint.url, batch_size, key_name, verify=verify, ca_bundle=ca_bundle
-    )
-    settings = JobSettings(
-        batch_size=size,
-        concurrent_requests=concurrent_requests,
-        max_retries=max_retries,
-        timeout=timeout,
-        chunk_size=chunk_size,
-        output_dir=output_dir,
-        progress=progress,
-        key_name=key_name,
-        overwrite=overwrite,
-        retry_failed=retry_failed,
-        verify=verify,
-        ca_bundle=ca_bundle,
-        extra_manifest={"parameters": endpoint.parameters},
-    )
-    return await run_df(
-        df,
-        endpoint,
-        settings,
-        text_var=text_var,
-        id_var=id_var,
-        task="embed",
-        present=widen_vectors if wide else None,
-    )
+    return await run_whole(HFEmbed, locals())
+
+
+async def ahf_classify_text(
+    text: str,
+    *,
+    endpoint_url: str,
+    key_name: str | None = CLASSIFY.key_name,
+    parameters: dict[str, Any] | None = None,
+    max_length: int = 512,
+    label_map: dict[str, str] | None = None,
+    max_retries: int = 5,
+    timeout: float = CLASSIFY.timeout,
+    backoff: Backoff | None = None,
+    verify: bool = True,
+    ca_bundle: str | None = None,
+) -> dict[str, float]:
+    """Classify one text; returns ``{label: score}``, highest score first.
+
+    Raises the :class:`~endpointr.errors.RequestError` subclass of the last attempt when
+    the request fails after ``max_retries`` attempts;
+    :class:`~endpointr.errors.MissingAPIKeyError` when the key's environment variable is
+    unset (``key_name=None`` sends no key).
+
+    >>> hf_classify_text("I love it", endpoint_url=url, key_name=None)  # doctest: +SKIP
+    {'POSITIVE': 0.97, 'NEUTRAL': 0.02, 'NEGATIVE': 0.01}
+    """
+    return await run_one(HFClassify, locals())
+
+
+async def ahf_classify_batch(
+    texts: Sequence[str],
+    *,
+    endpoint_url: str,
+    key_name: str | None = CLASSIFY.key_name,
+    parameters: dict[str, Any] | None = None,
+    max_length: int = 512,
+    label_map: dict[str, str] | None = None,
+    batch_size: int | str = CLASSIFY.batch_size,
+    concurrent_requests: int | str = 5,
+    max_retries: int = 5,
+    timeout: float = CLASSIFY.timeout,
+    progress: bool = False,
+    backoff: Backoff | None = None,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    verify: bool = True,
+    ca_bundle: str | None = None,
+) -> pd.DataFrame:
+    """Classify a list of texts; returns a pandas DataFrame in input order.
+
+    Columns: ``text``, one float column per label (see :func:`hf_classify_df`),
+    ``label``, ``score``, ``.error``, ``.error_msg``, ``.status``, ``.attempts``. A text
+    that fails is an error row, not an exception. Nothing is written to disk.
+    """
+    return await run_many(HFClassify, locals())
+
+
+async def ahf_classify_df(
+    df: Any,
+    *,
+    text_var: str,
+    id_var: str,
+    endpoint_url: str,
+    key_name: str | None = CLASSIFY.key_name,
+    parameters: dict[str, Any] | None = None,
+    max_length: int = 512,
+    label_map: dict[str, str] | None = None,
+    batch_size: int | str = CLASSIFY.batch_size,
+    concurrent_requests: int | str = 5,
+    output_dir: str | Path | None = "auto",
+    chunk_size: int = CLASSIFY.chunk_size,
+    max_retries: int = 5,
+    timeout: float = CLASSIFY.timeout,
+    progress: bool = True,
+    overwrite: bool = False,
+    retry_failed: bool = False,
+    backoff: Backoff | None = None,
+    requests_per_minute: float | None = None,
+    tokens_per_minute: float | None = None,
+    verify: bool = True,
+    ca_bundle: str | None = None,
+) -> Any:
+    """Classify every row of a table; returns a frame of the same type, in input order.
+
+    ``df`` is a pandas or polars DataFrame, a pyarrow Table, or a path to a CSV, Parquet
+    or JSONL file (a pandas DataFrame comes back). The result has ``id_var``, one float
+    column per label (null where the answer gave that row no score for it), ``label``
+    (the top label), ``score`` (its score), ``.error``, ``.error_msg``, ``.status`` and
+    ``.attempts``: one row per input row. Label columns come in ``label_map``'s order,
+    then the others in natural order (``LABEL_2`` before ``LABEL_10``).
+
+    ``label_map`` renames labels (``{"LABEL_0": "negative"}``; unknown labels keep their
+    names); it is part of the run's settings, so a resume must use the same map.
+    ``max_length`` truncates texts (in tokens) on Inference Endpoints; TEI truncates to
+    its own limit. ``batch_size`` is capped at the server's ``max_client_batch_size``
+    when ``/info`` reports one; ``"auto"`` takes that limit (8 when unknown).
+
+    Output, resume, retries and the other keywords work as in
+    :func:`~endpointr.hf_embed_df`. Raises :class:`~endpointr.errors.InputError` or
+    :class:`~endpointr.errors.ConfigError` before any request when the input or an
+    argument is wrong.
+
+    >>> hf_classify_df(df, text_var="text", id_var="id", endpoint_url=url)  # doctest: +SKIP
+    """
+    return await run_whole(HFClassify, locals())
 
 
 hf_embed_text = synced(ahf_embed_text)
 hf_embed_batch = synced(ahf_embed_batch)
 hf_embed_df = synced(ahf_embed_df)
+hf_classify_text = synced(ahf_classify_text)
+hf_classify_batch = synced(ahf_classify_batch)
+hf_classify_df = synced(ahf_classify_df)

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from ..config import check_int, check_url, redact_url, resolve_key
+from ..engine.sync import synced
 from ..engine.transport import Transport
 from ..errors import ConfigError, RequestError, ResponseFormatError, TransportError
 from ..providers.base import classify_status, error_message, parse_retry_after
 from ..types import HttpRequest, HttpResponse
-from ._job import synced
 
 __all__ = [
     "ahf_get_endpoint_info",

@@ -1,52 +1,64 @@
-"""The subcommands: embed, complete, fake-server, demo."""
+"""The subcommands: one per endpoint command of the registry (embed, classify,
+complete), then retry-failed, fake-server and demo."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..providers.hf import HFEmbed
-from .llm import add_embed_options, embed_openai, register_complete
+import orjson
+
+from ..api._run import run_whole
+from ..api.hf import hf_embed_df
+from ..engine.sync import run_sync
+from ..errors import CheckpointError
+from ..io.manifest import MANIFEST
+from ..providers.registry import ENDPOINTS, for_command
+from .flags import add_endpoint_flags, add_run_flags, given_keywords
 
 __all__ = ["register"]
+
+_ABOUT = {
+    "embed": (
+        "embed every row of a file",
+        "Embed every row of a CSV, Parquet or JSONL file with a Hugging Face Inference "
+        "Endpoint or TEI (hf), or OpenAI or any OpenAI-compatible server (openai).",
+    ),
+    "classify": (
+        "classify every row of a file",
+        "Classify every row of a CSV, Parquet or JSONL file with a Hugging Face Inference "
+        "Endpoint or TEI: one score column per label, then label and score.",
+    ),
+    "complete": (
+        "complete every row of a file with a chat model",
+        "Send every row of a CSV, Parquet or JSONL file to OpenAI (or an OpenAI-compatible "
+        "server) or Anthropic, one request per row, optionally with a JSON schema whose "
+        "fields become columns.",
+    ),
+}
 
 
 def register(sub: Any) -> None:
     """Add every subcommand to the ``sub`` parsers."""
-    from .main import _json_object, add_run_options
+    for command in dict.fromkeys(cls.command for cls in ENDPOINTS.values()):
+        endpoints = for_command(command)
+        short, long = _ABOUT.get(command, (f"{command} every row of a file", None))
+        p = sub.add_parser(command, help=short, description=long)
+        add_run_flags(p, endpoints)
+        add_endpoint_flags(p, endpoints)
+        p.set_defaults(handler=_run_table, endpoints=endpoints)
 
-    embed = sub.add_parser(
-        "embed",
-        help="embed every row of a file",
-        description="Embed every row of a CSV, Parquet or JSONL file.",
+    retry = sub.add_parser(
+        "retry-failed",
+        help="re-send the error rows of an earlier run",
+        description="Re-run the command that made OUTPUT_DIR, sending only the rows that "
+        "ended as errors; their new results replace the old ones in place.",
     )
-    add_run_options(
-        embed,
-        batch_size=8,
-        chunk_size=5000,
-        timeout=15,
-        key_name="HF_API_KEY; OPENAI_API_KEY with --provider openai",
-    )
-    embed.set_defaults(key_name=None, batch_size=None)
-    embed.add_argument(
-        "--endpoint-url",
-        default=None,
-        help="the endpoint's URL (required for --provider hf)",
-    )
-    add_embed_options(embed)
-    embed.add_argument(
-        "--parameters",
-        type=_json_object,
-        default=None,
-        help="extra request fields as JSON, e.g. '{\"normalize\": true}'",
-    )
-    embed.set_defaults(handler=_embed)
-    register_complete(sub)
-    _register_classify(sub)
+    retry.add_argument("output_dir", help="an output directory made by an endpointr command")
+    retry.set_defaults(handler=_retry_failed)
 
     fake = sub.add_parser(
         "fake-server",
@@ -59,15 +71,6 @@ def register(sub: Any) -> None:
     add_arguments(fake)
     fake.set_defaults(handler=_fake_server)
 
-    retry = sub.add_parser(
-        "retry-failed",
-        help="re-send the error rows of an earlier run",
-        description="Re-run the command that made OUTPUT_DIR, sending only the rows that "
-        "ended as errors; their new results replace the old ones in place.",
-    )
-    retry.add_argument("output_dir", help="an output directory made by an endpointr command")
-    retry.set_defaults(handler=_retry_failed)
-
     demo = sub.add_parser(
         "demo",
         help="embed a sample file against the bundled fake server",
@@ -79,39 +82,17 @@ def register(sub: Any) -> None:
     demo.set_defaults(handler=_demo)
 
 
-def _embed(args: argparse.Namespace) -> int:
-    from ..api.hf_utils import resolve_batch_size
-    from ..errors import ConfigError
-    from .main import endpoint_url, run_table, settings_from
-
-    if args.provider == "openai":
-        return embed_openai(args)
-    if args.endpoint_url is None or args.base_url is not None:
-        raise ConfigError("--provider hf needs --endpoint-url (and takes no --base-url)")
-    args.key_name = args.key_name or "HF_API_KEY"
-    if args.batch_size is None:
-        args.batch_size = 8
-    endpoint = HFEmbed(endpoint_url(args.endpoint_url), dict(args.parameters or {}))
-    args.batch_size = asyncio.run(
-        resolve_batch_size(
-            endpoint.url,
-            args.batch_size,
-            None if args.no_key else args.key_name,
-            verify=not args.insecure,
-            ca_bundle=args.ca_bundle,
-        )
-    )
-    settings = settings_from(args, extra_manifest={"parameters": endpoint.parameters})
-    return run_table(args, endpoint, "embed", settings)
+def _run_table(args: argparse.Namespace) -> int:
+    """Run the file through the chosen endpoint; results stay on disk, none collected."""
+    cls = args.endpoints[args.provider]
+    call = {"df": Path(args.input), "text_var": args.text_var, "id_var": args.id_var}
+    call.update(given_keywords(args, cls))
+    outcome = run_sync(run_whole(cls, call, collect=False, command=args.argv))
+    print(f"results: {outcome.output_dir}", file=sys.stderr)
+    return 0
 
 
 def _retry_failed(args: argparse.Namespace) -> int:
-    import orjson
-
-    from ..errors import CheckpointError
-    from ..io.manifest import MANIFEST
-    from .main import build_parser, run
-
     path = Path(args.output_dir) / MANIFEST
     try:
         command = orjson.loads(path.read_bytes()).get("command")
@@ -124,9 +105,7 @@ def _retry_failed(args: argparse.Namespace) -> int:
         )
     argv = [a for a in command if a not in ("--overwrite", "--retry-failed")]
     argv += ["--output-dir", str(args.output_dir), "--retry-failed"]
-    again = build_parser().parse_args(argv)
-    again.argv = command
-    return run(again)
+    return int(args.rerun(argv))
 
 
 def _fake_server(args: argparse.Namespace) -> int:
@@ -140,30 +119,18 @@ def _fake_server(args: argparse.Namespace) -> int:
     return 0
 
 
+_WORDS = ("fast", "rows", "endpoint", "vector", "table", "stream", "retry", "chunk", "model")
+
+
 def _demo(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
 
-    from ..io.chunks import chunk_paths
     from ..testing import FakeServer
-    from .main import run_table
 
-    words = [
-        "fast",
-        "rows",
-        "endpoint",
-        "vector",
-        "table",
-        "stream",
-        "retry",
-        "chunk",
-        "model",
-        "server",
-    ]
+    n = len(_WORDS)
     texts = [
-        " ".join(words[(i * 7 + j) % len(words)] for j in range(8)) + f" #{i}"
-        for i in range(args.rows)
+        " ".join(_WORDS[(i * 7 + j) % n] for j in range(8)) + f" #{i}" for i in range(args.rows)
     ]
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -176,73 +143,17 @@ def _demo(args: argparse.Namespace) -> int:
             f"(batch_size=32, concurrent_requests=20)",
             file=sys.stderr,
         )
-        parser_args = argparse.Namespace(input=str(path), text_col="text", id_col="id")
-        from ..api._job import JobSettings
-
-        settings = JobSettings(
+        out = hf_embed_df(
+            str(path),
+            text_var="text",
+            id_var="id",
+            endpoint_url=server.url + "/embed",
+            key_name=None,
             batch_size=32,
             concurrent_requests=20,
             output_dir=args.output_dir,
             overwrite=True,
-            key_name=None,
-            timeout=15,
         )
-        code = run_table(parser_args, HFEmbed(server.url + "/embed"), "embed", settings)
-    table = pa.concat_tables(pq.read_table(p) for p in chunk_paths(Path(args.output_dir)))
-    print(table.slice(0, 3).to_pandas().to_string(max_colwidth=40))
-    return code
-
-
-def _register_classify(sub: Any) -> None:
-    from .main import _json_object, add_run_options
-
-    classify = sub.add_parser(
-        "classify",
-        help="classify every row of a file",
-        description="Classify every row of a CSV, Parquet or JSONL file with a Hugging Face "
-        "Inference Endpoint or TEI: one score column per label, then label and score.",
-    )
-    add_run_options(classify, batch_size=8, chunk_size=5000, timeout=60, key_name="HF_API_KEY")
-    classify.add_argument("--endpoint-url", required=True, help="the endpoint's URL")
-    classify.add_argument(
-        "--label-map",
-        type=_json_object,
-        default=None,
-        help='rename labels as JSON, e.g. \'{"LABEL_0": "negative"}\'',
-    )
-    classify.add_argument(
-        "--max-length", type=int, default=512, help="truncate texts to N tokens (default 512)"
-    )
-    classify.add_argument(
-        "--parameters",
-        type=_json_object,
-        default=None,
-        help='extra request parameters as JSON, e.g. \'{"function_to_apply": "sigmoid"}\'',
-    )
-    classify.set_defaults(handler=_classify)
-
-
-def _classify(args: argparse.Namespace) -> int:
-    from ..api.hf_classify import classify_endpoint, fit_to_server, manifest_fields
-    from .main import endpoint_url, run_table, settings_from
-
-    endpoint = classify_endpoint(
-        endpoint_url(args.endpoint_url),
-        parameters=args.parameters,
-        max_length=args.max_length,
-        label_map=args.label_map,
-        reserved=(args.id_col,),
-    )
-    settings = settings_from(args)
-    settings.batch_size = asyncio.run(
-        fit_to_server(
-            endpoint,
-            settings.batch_size,
-            settings.key_name,
-            verify=settings.verify,
-            ca_bundle=settings.ca_bundle,
-        )
-    )
-    settings.check()
-    settings.extra_manifest = manifest_fields(endpoint)
-    return run_table(args, endpoint, "classify", settings)
+    print(f"results: {args.output_dir}", file=sys.stderr)
+    print(out.head(3).to_string(max_colwidth=40))
+    return 0

@@ -334,5 +334,10 @@ class Engine:
 
 def _failed(row: Row, error: RequestError, attempts: int) -> Result:
     return Result(
-        id=row.id, error=True, error_msg=error.message, status=error.status, attempts=attempts
+        id=row.id,
+        error=True,
+        error_msg=error.message,
+        status=error.status,
+        attempts=attempts,
+        cause=error,
     )

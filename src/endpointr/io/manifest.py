@@ -28,7 +28,14 @@ try:
 except ImportError:  # Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MANIFEST", "OutputDir", "fingerprint", "now_iso", "prepare_output_dir"]
+__all__ = [
+    "MANIFEST",
+    "OutputDir",
+    "fingerprint",
+    "finish_manifest",
+    "now_iso",
+    "prepare_output_dir",
+]
 
 MANIFEST = "metadata.json"
 LOCK = ".lock"
@@ -196,3 +203,22 @@ def latest_per_id(table: pa.Table, id_var: str) -> pa.Table:
     keyed = table.append_column("__row", order)
     last = keyed.group_by(id_var, use_threads=False).aggregate([("__row", "max")])
     return table.take(pc.sort_indices(last.column("__row_max")))
+
+
+def finish_manifest(
+    out: OutputDir, this_run: dict[str, Any], *, id_var: str, interrupted: bool
+) -> None:
+    """Record this run's counters and the totals over every committed chunk."""
+    paths = chunk_paths(out.path)
+    tables = read_chunks(paths, columns=[id_var, ".error"])
+    errors = latest_per_id(pa.concat_tables(tables), id_var).column(".error") if tables else None
+    failures = (pc.sum(errors).as_py() or 0) if errors is not None else 0
+    out.save(
+        status="interrupted" if interrupted else "completed",
+        ended_at=now_iso(),
+        successes=(len(errors) if errors is not None else 0) - failures,
+        failures=failures,
+        this_run=this_run,
+        rows_resumed=out.resumed_rows,
+        chunks=[p.name for p in paths],
+    )

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
-import pyarrow as pa
 
-from ..errors import RequestError, ResponseFormatError
-from ..schema import JsonSchema
-from ..types import HttpRequest, HttpResponse, Row
-from .base import Endpoint
-from .llm import (
-    Completion,
-    FieldColumns,
-    check_chat_settings,
-    check_field_names,
-    completion_columns,
-    scrub_keys,
-    settle,
-)
+from ..errors import ResponseFormatError
+from ..types import HttpRequest, Row
+from .base import Defaults
+from .chat import ChatEndpoint
+from .llm import Completion, settle
 
 __all__ = ["API_VERSION", "MESSAGES_URL", "AnthropicMessages"]
 
@@ -41,7 +32,7 @@ _USAGE = (
 
 
 @dataclass
-class AnthropicMessages(Endpoint):
+class AnthropicMessages(ChatEndpoint):
     """Messages, one row per request; the key goes in ``x-api-key``.
 
     Sends ``{"model", "max_tokens", "messages": [user], "temperature", "system"?,
@@ -55,20 +46,13 @@ class AnthropicMessages(Endpoint):
     """
 
     name: ClassVar[str] = "anthropic.messages"
-    url: str
-    model: str
-    system_prompt: str | None = None
-    temperature: float | None = 0
-    max_tokens: int = 500
-    schema: JsonSchema | None = None
-    fields: FieldColumns = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        check_chat_settings(
-            self.model, self.system_prompt, self.temperature, self.max_tokens, max_temperature=1
-        )
-        self.fields = FieldColumns(self.schema)
-        check_field_names(self.fields.names, ["content", "stop_reason", *_USAGE])
+    defaults: ClassVar[Defaults] = Defaults("ANTHROPIC_API_KEY", timeout=60, chunk_size=1000)
+    route: ClassVar[str] = "/v1/messages"
+    default_url: ClassVar[str] = MESSAGES_URL
+    default_model: ClassVar[str] = "claude-haiku-4-5"
+    max_temperature: ClassVar[float] = 1
+    stop_name: ClassVar[str] = "stop_reason"
+    usage_names: ClassVar[tuple[str, ...]] = _USAGE
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key}
@@ -111,21 +95,5 @@ class AnthropicMessages(Endpoint):
         refusal = (completion.content or "") if stop == "refusal" else None
         return [settle(completion, refusal=refusal, schema=self.schema)]
 
-    def columns(self, values: Sequence[Any]) -> dict[str, pa.Array]:
-        return completion_columns(
-            values, fields=self.fields, stop_name="stop_reason", usage_names=_USAGE
-        )
-
-    def parse_error(self, response: HttpResponse) -> RequestError:
-        return scrub_keys(super().parse_error(response))
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.name,
-            "url": self.url,
-            "model": self.model,
-            "system_prompt": self.system_prompt,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "schema": self.schema.to_anthropic() if self.schema is not None else None,
-        }
+    def wire_schema(self) -> Any:
+        return self.schema.to_anthropic() if self.schema is not None else None

@@ -12,7 +12,8 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import orjson
 import pyarrow as pa
@@ -26,7 +27,7 @@ from ..errors import (
 )
 from ..types import HttpRequest, HttpResponse, Result, Row
 
-__all__ = ["Endpoint", "classify_status", "error_message", "parse_retry_after"]
+__all__ = ["Defaults", "Endpoint", "classify_status", "error_message", "parse_retry_after"]
 
 _MAX_MESSAGE = 500
 _MAX_SNIPPET = 200
@@ -36,16 +37,67 @@ _HTML_TAG = re.compile(r"<[^>]*>")
 _RETRYABLE_4XX = {408: ServerError, 429: RateLimitError}
 
 
-class Endpoint(ABC):
-    """A provider x task adapter, e.g. ``hf.embed``.
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """What an endpoint starts from when the caller says nothing: the run options it
+    suits (``batch_size``, ``timeout`` in seconds per attempt, ``chunk_size``) and the
+    environment variable its key is read from (``None``: no key)."""
 
-    Subclasses set ``name`` and implement :meth:`build_request`, :meth:`parse_values`
-    and :meth:`columns`. ``fingerprint`` lists what changes the answers: a run is only
-    resumed into an output directory whose fingerprint matches.
+    key_name: str | None
+    batch_size: int = 1
+    timeout: float = 30.0
+    chunk_size: int = 5000
+
+    @property
+    def batchable(self) -> bool:
+        """Whether several rows travel in one request."""
+        return self.batch_size > 1
+
+
+class Endpoint(ABC):
+    """A provider x task adapter, e.g. ``hf.embed``: one entry of the registry.
+
+    Subclasses set ``name``, ``command`` (the CLI subcommand that runs them), ``defaults``
+    and ``option_help``; implement :meth:`create` (the endpoint's own keywords, checked,
+    :class:`~endpointr.errors.ConfigError` before any request), :meth:`build_request`,
+    :meth:`parse_values` and :meth:`columns`. ``fingerprint`` lists what changes the
+    answers: a run is only resumed into an output directory whose fingerprint matches.
+    ``reads_info`` says whether the server's ``GET /info`` limits apply (TEI).
     """
 
     name: ClassVar[str]
+    command: ClassVar[str]
+    defaults: ClassVar[Defaults]
+    option_help: ClassVar[Mapping[str, str]] = {}
+    reads_info: ClassVar[bool] = False
     url: str
+
+    @classmethod
+    @abstractmethod
+    def create(cls, *args: Any, **options: Any) -> Self:
+        """The endpoint the public function's own keywords describe (see ``option_help``)."""
+
+    @property
+    def provider(self) -> str:
+        """The provider part of ``name``: ``hf``, ``openai``, ``anthropic``."""
+        return self.name.split(".", 1)[0]
+
+    def for_columns(self, taken: Sequence[str]) -> Self:
+        """This endpoint for output beside the columns ``taken`` (the id column);
+        raises :class:`~endpointr.errors.ConfigError` when its own columns clash."""
+        return self
+
+    def fitted(self, info: Mapping[str, Any] | None) -> Self:
+        """This endpoint adapted to what the server's ``/info`` says (``None``: nothing)."""
+        return self
+
+    def one_value(self, value: Any) -> Any:
+        """What the one-text function returns for a row's successful ``value``."""
+        return value
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """What ``metadata.json`` records of this endpoint besides the common fields."""
+        return {}
 
     def auth_headers(self, key: str) -> dict[str, str]:
         """Headers that carry ``key``; sent only to the endpoint's own host."""
@@ -98,6 +150,10 @@ class Endpoint(ABC):
         for row, value in zip(rows, values, strict=True):
             if isinstance(value, Result):
                 value.id, value.status = row.id, value.status or response.status
+                if value.error and value.cause is None:
+                    value.cause = ResponseFormatError(
+                        value.error_msg or "unusable answer", status=value.status
+                    )
                 out.append(value)
             else:
                 out.append(Result(id=row.id, value=value, status=response.status))

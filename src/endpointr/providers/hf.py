@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..config import check_mapping, check_url
 from ..errors import ResponseFormatError
 from ..types import HttpRequest, Row
-from .base import Endpoint
+from .base import Defaults, Endpoint
 
-__all__ = ["HFEmbed", "fixed_size_vectors", "split_parameters", "vectors_to_arrow"]
+__all__ = [
+    "HFEmbed",
+    "fixed_size_embeddings",
+    "fixed_size_vectors",
+    "split_parameters",
+    "vectors_to_arrow",
+]
 
 _JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 # TEI reads these at the top level of the body; anything else goes under "parameters".
@@ -41,8 +48,19 @@ class HFEmbed(Endpoint):
     """
 
     name: ClassVar[str] = "hf.embed"
+    command: ClassVar[str] = "embed"
+    defaults: ClassVar[Defaults] = Defaults("HF_API_KEY", batch_size=8, timeout=15)
+    option_help: ClassVar[Mapping[str, str]] = {
+        "endpoint_url": "the endpoint's URL",
+        "parameters": "extra request fields as JSON, e.g. '{\"normalize\": true}'",
+    }
+    reads_info: ClassVar[bool] = True
     url: str
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, *, endpoint_url: str, parameters: Mapping[str, Any] | None = None) -> Self:
+        return cls(check_url(endpoint_url), check_mapping(parameters, "parameters"))
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
         top, rest = split_parameters(self.parameters)
@@ -61,9 +79,20 @@ class HFEmbed(Endpoint):
     def fingerprint(self) -> dict[str, Any]:
         return {"endpoint": self.name, "url": self.url, "parameters": self.parameters}
 
+    def manifest_fields(self) -> dict[str, Any]:
+        return {"parameters": self.parameters}
+
+    def one_value(self, value: Any) -> np.ndarray:
+        return np.asarray(value, dtype=np.float32)
+
     def finalize(self, table: pa.Table) -> pa.Table:
-        index = table.schema.get_field_index("embedding")
-        return table.set_column(index, "embedding", fixed_size_vectors(table.column(index)))
+        return fixed_size_embeddings(table)
+
+
+def fixed_size_embeddings(table: pa.Table) -> pa.Table:
+    """``table`` with its ``embedding`` column as fixed-size vectors where it can be."""
+    index = table.schema.get_field_index("embedding")
+    return table.set_column(index, "embedding", fixed_size_vectors(table.column(index)))
 
 
 def _as_matrix(body: Any, n_rows: int) -> np.ndarray:

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import orjson
 import pyarrow as pa
 
-from ..errors import ResponseFormatError
+from ..config import check_int, check_mapping, check_url
+from ..errors import ConfigError, ResponseFormatError
 from ..types import HttpRequest, Result, Row
-from .base import Endpoint
+from .base import Defaults, Endpoint
 
 __all__ = ["RESERVED_COLUMNS", "HFClassify", "is_tei_predict", "label_order"]
 
@@ -75,6 +76,15 @@ class HFClassify(Endpoint):
     """
 
     name: ClassVar[str] = "hf.classify"
+    command: ClassVar[str] = "classify"
+    defaults: ClassVar[Defaults] = Defaults("HF_API_KEY", batch_size=8, timeout=60)
+    option_help: ClassVar[Mapping[str, str]] = {
+        "endpoint_url": "the endpoint's URL",
+        "parameters": 'extra request parameters as JSON, e.g. \'{"function_to_apply": "sigmoid"}\'',
+        "max_length": "truncate texts to N tokens",
+        "label_map": 'rename labels as JSON, e.g. \'{"LABEL_0": "negative"}\'',
+    }
+    reads_info: ClassVar[bool] = True
     url: str
     parameters: dict[str, Any] = field(default_factory=dict)
     max_length: int = 512
@@ -85,6 +95,58 @@ class HFClassify(Endpoint):
     def __post_init__(self) -> None:
         if self.tei is None:
             self.tei = is_tei_predict(self.url)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        endpoint_url: str,
+        parameters: Mapping[str, Any] | None = None,
+        max_length: int = 512,
+        label_map: Mapping[str, str] | None = None,
+    ) -> Self:
+        labels = check_mapping(label_map, "label_map")
+        if not all(isinstance(k, str) and isinstance(v, str) and v for k, v in labels.items()):
+            raise ConfigError("label_map must map label names to non-empty new names (strings)")
+        if len(set(labels.values())) != len(labels):
+            raise ConfigError("label_map gives two labels the same name")
+        endpoint = cls(
+            check_url(endpoint_url),
+            check_mapping(parameters, "parameters"),
+            check_int(max_length, "max_length"),
+            labels,
+        )
+        return endpoint.for_columns(())
+
+    def for_columns(self, taken: Sequence[str]) -> Self:
+        clash = sorted(
+            v
+            for v in self.label_map.values()
+            if v in RESERVED_COLUMNS or v in taken or v.startswith(".")
+        )
+        if clash:
+            raise ConfigError(f"label_map names {clash} are output column names; choose others")
+        return replace(self, reserved=tuple(taken))
+
+    def fitted(self, info: Mapping[str, Any] | None) -> Self:
+        """TEI's wire format when the URL is the root of a TEI server serving a classifier."""
+        model_type = info.get("model_type") if info else None
+        at_root = not urlsplit(self.url).path.strip("/")
+        if at_root and isinstance(model_type, dict) and "classifier" in model_type:
+            return replace(self, tei=True)
+        return self
+
+    def one_value(self, value: Any) -> dict[str, float]:
+        """``{label: score}``, highest score first."""
+        return dict(sorted(value.items(), key=lambda kv: -kv[1]))
+
+    def manifest_fields(self) -> dict[str, Any]:
+        return {
+            "parameters": self.parameters,
+            "max_length": self.max_length,
+            "label_map": self.label_map,
+            "wire_format": "tei" if self.tei else "inference-endpoints",
+        }
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
         body: dict[str, Any]

@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import orjson
 import pyarrow as pa
 
 from ..errors import ConfigError, RequestError, ResponseFormatError
-from ..schema import JsonSchema
 from ..types import HttpRequest, HttpResponse, Row
-from .base import Endpoint
-from .hf import fixed_size_vectors, vectors_to_arrow
-from .llm import (
-    Completion,
-    FieldColumns,
-    check_chat_settings,
-    check_field_names,
-    completion_columns,
-    scrub_keys,
-    settle,
-)
+from .base import Defaults, Endpoint
+from .chat import ChatEndpoint
+from .hf import fixed_size_embeddings, vectors_to_arrow
+from .llm import Completion, resolve_url, scrub_keys, settle
 
 __all__ = ["CHAT_URL", "EMBEDDINGS_URL", "OpenAIChat", "OpenAIEmbed"]
 
@@ -37,7 +29,7 @@ _ENCODINGS = ("base64", "float")
 
 
 @dataclass
-class OpenAIChat(Endpoint):
+class OpenAIChat(ChatEndpoint):
     """Chat completions, one row per request.
 
     Sends ``{"model", "messages": [system?, user], "temperature", "max_tokens"}`` plus
@@ -49,20 +41,13 @@ class OpenAIChat(Endpoint):
     """
 
     name: ClassVar[str] = "openai.chat"
-    url: str
-    model: str
-    system_prompt: str | None = None
-    temperature: float | None = 0
-    max_tokens: int = 500
-    schema: JsonSchema | None = None
-    fields: FieldColumns = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        check_chat_settings(
-            self.model, self.system_prompt, self.temperature, self.max_tokens, max_temperature=2
-        )
-        self.fields = FieldColumns(self.schema)
-        check_field_names(self.fields.names, ["content", "finish_reason", *_USAGE])
+    defaults: ClassVar[Defaults] = Defaults("OPENAI_API_KEY", timeout=30, chunk_size=1000)
+    route: ClassVar[str] = "/chat/completions"
+    default_url: ClassVar[str] = CHAT_URL
+    default_model: ClassVar[str] = "gpt-4.1-nano"
+    max_temperature: ClassVar[float] = 2
+    stop_name: ClassVar[str] = "finish_reason"
+    usage_names: ClassVar[tuple[str, ...]] = _USAGE
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
         (row,) = rows
@@ -94,24 +79,8 @@ class OpenAIChat(Endpoint):
         refusal = message.get("refusal")
         return [settle(completion, refusal=refusal or None, schema=self.schema)]
 
-    def columns(self, values: Sequence[Any]) -> dict[str, pa.Array]:
-        return completion_columns(
-            values, fields=self.fields, stop_name="finish_reason", usage_names=_USAGE
-        )
-
-    def parse_error(self, response: HttpResponse) -> RequestError:
-        return scrub_keys(super().parse_error(response))
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.name,
-            "url": self.url,
-            "model": self.model,
-            "system_prompt": self.system_prompt,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "schema": self.schema.to_openai() if self.schema is not None else None,
-        }
+    def wire_schema(self) -> Any:
+        return self.schema.to_openai() if self.schema is not None else None
 
 
 def _text(content: Any) -> str | None:
@@ -135,10 +104,34 @@ class OpenAIEmbed(Endpoint):
     """
 
     name: ClassVar[str] = "openai.embed"
+    command: ClassVar[str] = "embed"
+    defaults: ClassVar[Defaults] = Defaults("OPENAI_API_KEY", batch_size=100, timeout=20)
+    option_help: ClassVar[Mapping[str, str]] = {
+        "model": "the embedding model",
+        "dimensions": "vector size to ask for",
+        "encoding_format": "'base64' (compact) or 'float'",
+        "endpoint_url": "the full URL of the route",
+        "base_url": "the server's base URL instead, e.g. http://localhost:8000/v1",
+    }
     url: str
     model: str
     dimensions: int | None = None
     encoding_format: str = "base64"
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        model: str = "text-embedding-3-small",
+        dimensions: int | None = None,
+        encoding_format: str = "base64",
+        endpoint_url: str | None = None,
+        base_url: str | None = None,
+    ) -> Self:
+        url = resolve_url(
+            endpoint_url or EMBEDDINGS_URL, base_url, default=EMBEDDINGS_URL, path="/embeddings"
+        )
+        return cls(url, model, dimensions, encoding_format)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -186,16 +179,16 @@ class OpenAIEmbed(Endpoint):
         return scrub_keys(super().parse_error(response))
 
     def fingerprint(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.name,
-            "url": self.url,
-            "model": self.model,
-            "dimensions": self.dimensions,
-        }
+        return {"endpoint": self.name, "url": self.url, **self.manifest_fields()}
+
+    def manifest_fields(self) -> dict[str, Any]:
+        return {"model": self.model, "dimensions": self.dimensions}
+
+    def one_value(self, value: Any) -> np.ndarray:
+        return np.asarray(value, dtype=np.float32)
 
     def finalize(self, table: pa.Table) -> pa.Table:
-        index = table.schema.get_field_index("embedding")
-        return table.set_column(index, "embedding", fixed_size_vectors(table.column(index)))
+        return fixed_size_embeddings(table)
 
 
 def _vector(raw: Any) -> np.ndarray:

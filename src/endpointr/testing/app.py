@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 
 from .faults import Fault
-from .replies import Reply, error_response, fault_response, json_response
+from .replies import FaultContext, Reply, error_response, fault_response, json_response
 from .routes_anthropic import ANTHROPIC_ROUTES
 from .routes_hf import HF_ROUTES, info
 from .routes_openai import OPENAI_ROUTES
@@ -35,7 +35,7 @@ __all__ = ["DEFAULT_RANDOM_KINDS", "ROUTES", "Dispatcher", "build_app"]
 
 ROUTES: tuple[Route, ...] = HF_ROUTES + OPENAI_ROUTES + ANTHROPIC_ROUTES
 DEFAULT_RANDOM_KINDS = ("429", "500", "502", "503", "504")
-_ANSWERING_FAULTS = frozenset({"ok", "delay", "wrong_count"})
+_NO_FAULT = Fault.ok()
 _MAX_BODY = 256 * 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,21 +93,30 @@ class Dispatcher:
                 family, rejection.status, rejection.message, headers, rejection.retry_after
             )
         settings = self.state.settings
-        fault = ticket.fault
-        wait = settings.latency + settings.per_row_latency * parsed.rows
-        wait += fault.seconds if fault is not None else 0.0
+        fault = ticket.fault or _NO_FAULT
+        wait = settings.latency + settings.per_row_latency * parsed.rows + fault.seconds
         if wait > 0:
             await asyncio.sleep(wait)
-        if fault is not None and fault.kind not in _ANSWERING_FAULTS:
-            return await fault_response(
-                request, fault, family, headers, self._real_body(route, parsed)
+        return await fault_response(
+            FaultContext(
+                request,
+                fault,
+                family,
+                headers,
+                lambda wrong_count: self._answer(route, parsed, headers, wrong_count),
+                self._real_body(route, parsed),
             )
+        )
+
+    def _answer(
+        self, route: Route, parsed: Parsed, headers: dict[str, str], wrong_count: bool
+    ) -> Reply:
+        family = route.family
         if parsed.error is not None:
             return error_response(family, parsed.error[0], parsed.error[1], headers)
         poison = self.state.poisoned(parsed.texts)
         if poison is not None:
             return error_response(family, poison.status, poison.message, headers)
-        wrong_count = fault is not None and fault.kind == "wrong_count"
         return json_response(self._body(route, parsed, wrong_count=wrong_count), 200, headers)
 
     def _body(self, route: Route, parsed: Parsed, *, wrong_count: bool = False) -> bytes:

@@ -2,35 +2,78 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = ["FAULT_KINDS", "SHORTCUT_KINDS", "Fault"]
 
-FAULT_KINDS = (
-    "ok",
-    "status",
-    "delay",
-    "malformed",
-    "html",
-    "empty",
-    "wrong_count",
-    "reset_before",
-    "reset_mid",
-)
-SHORTCUT_KINDS = (
-    "429",
-    "429_no_retry_after",
-    "500",
-    "502",
-    "503",
-    "504",
-    "529",
-    "400",
-    "413",
-    "422",
-)
+_RETRY_AFTER = 0.05
+_DELAY = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """What a kind's builder may use: the keys of a JSON fault (empty for a bare kind
+    name) and the ``retry_after`` and ``delay`` of :meth:`Fault.from_kind`."""
+
+    fields: Mapping[str, Any]
+    retry_after: float
+    delay: float
+
+    @property
+    def code(self) -> int | None:
+        """The ``code`` (or ``status``) key as an int, ``None`` when absent."""
+        code = self.fields.get("code", self.fields.get("status"))
+        return None if code is None else int(code)
+
+
+def _status(ask: _Ask) -> Fault:
+    if ask.code is None:
+        return Fault.status(500)
+    return Fault.status(ask.code, ask.fields.get("retry_after"), ask.fields.get("body"))
+
+
+def _delay(ask: _Ask) -> Fault:
+    return Fault.delay(ask.fields.get("seconds", ask.delay))
+
+
+def _html(ask: _Ask) -> Fault:
+    return Fault.html() if ask.code is None else Fault.html(ask.code)
+
+
+def _status_code(code: int) -> Callable[[_Ask], Fault]:
+    return lambda ask: Fault.status(code)
+
+
+_KIND_BUILDERS: dict[str, Callable[[_Ask], Fault]] = {
+    "ok": lambda ask: Fault.ok(),
+    "status": _status,
+    "delay": _delay,
+    "malformed": lambda ask: Fault.malformed(),
+    "html": _html,
+    "empty": lambda ask: Fault.empty(),
+    "wrong_count": lambda ask: Fault.wrong_count(),
+    "reset_before": lambda ask: Fault.reset_before(),
+    "reset_mid": lambda ask: Fault.reset_mid(),
+}
+_SHORTCUT_BUILDERS: dict[str, Callable[[_Ask], Fault]] = {
+    "429": lambda ask: Fault.status(429, retry_after=ask.retry_after),
+    "429_no_retry_after": _status_code(429),
+    **{str(code): _status_code(code) for code in (500, 502, 503, 504, 529, 400, 413, 422)},
+}
+_BUILDERS = {**_KIND_BUILDERS, **_SHORTCUT_BUILDERS}
+
+FAULT_KINDS = tuple(_KIND_BUILDERS)
+SHORTCUT_KINDS = tuple(_SHORTCUT_BUILDERS)
+
+
+def _build(kind: str, ask: _Ask) -> Fault:
+    builder = _BUILDERS.get(kind)
+    if builder is None:
+        known = ", ".join(FAULT_KINDS + SHORTCUT_KINDS)
+        raise ValueError(f"unknown fault kind {kind!r}; known kinds: {known}")
+    return builder(ask)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,53 +139,28 @@ class Fault:
         return cls("reset_mid")
 
     @classmethod
-    def from_kind(cls, kind: str, *, retry_after: float = 0.05, delay: float = 1.0) -> Fault:
+    def from_kind(
+        cls, kind: str, *, retry_after: float = _RETRY_AFTER, delay: float = _DELAY
+    ) -> Fault:
         """The fault a kind name stands for, as used by random faults.
 
         Accepts :data:`FAULT_KINDS` and the shortcuts :data:`SHORTCUT_KINDS`: a status
         code (``"429"`` carries ``Retry-After: retry_after``; ``"429_no_retry_after"``
         does not). ``"status"`` alone means 500 and ``"delay"`` waits ``delay`` seconds.
+        Unknown names raise ``ValueError``.
         """
-        if kind == "429":
-            return cls.status(429, retry_after=retry_after)
-        if kind == "429_no_retry_after":
-            return cls.status(429)
-        if kind in SHORTCUT_KINDS:
-            return cls.status(int(kind))
-        if kind == "status":
-            return cls.status(500)
-        if kind == "delay":
-            return cls.delay(delay)
-        if kind == "html":
-            return cls.html()
-        if kind in FAULT_KINDS:
-            return cls(kind)
-        known = ", ".join(FAULT_KINDS + SHORTCUT_KINDS)
-        raise ValueError(f"unknown fault kind {kind!r}; known kinds: {known}")
+        return _build(kind, _Ask({}, retry_after, delay))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fault:
         """A fault from JSON such as ``{"kind": "status", "code": 503, "retry_after": 1}``.
 
-        Keys besides ``kind``: ``code`` (or ``status``), ``retry_after``, ``body`` and
-        ``seconds``; a kind given alone may be any name :meth:`from_kind` accepts.
+        Keys besides ``kind``: ``code`` (or ``status``), ``retry_after`` and ``body`` of a
+        ``"status"`` fault given its code, ``code`` of ``"html"`` and ``seconds`` of
+        ``"delay"``; otherwise the fault is :meth:`from_kind`'s for the kind.
         """
-        kind = str(data.get("kind", "ok"))
-        code = data.get("code", data.get("status"))
-        if kind == "status" and code is not None:
-            return cls.status(int(code), data.get("retry_after"), data.get("body"))
-        if kind == "delay" and "seconds" in data:
-            return cls.delay(float(data["seconds"]))
-        if kind == "html" and code is not None:
-            return cls.html(int(code))
-        return cls.from_kind(kind)
+        return _build(str(data.get("kind", "ok")), _Ask(data, _RETRY_AFTER, _DELAY))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form :meth:`from_dict` reads back."""
-        return {
-            "kind": self.kind,
-            "code": self.code,
-            "retry_after": self.retry_after,
-            "body": self.body,
-            "seconds": self.seconds,
-        }
+        return asdict(self)

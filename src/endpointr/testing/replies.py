@@ -1,12 +1,15 @@
 """HTTP responses of the fake server: JSON answers, provider errors and faults.
 
+:data:`FAULT_REPLIES` maps every fault kind to how a request with that fault is answered.
+
 Every function returns the response together with the status to record for it
 (``None`` when the connection is dropped instead of answered).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -15,7 +18,13 @@ from aiohttp import web
 from .faults import Fault
 from .providers import Family, format_seconds
 
-__all__ = ["error_response", "fault_response", "json_response"]
+__all__ = [
+    "FAULT_REPLIES",
+    "FaultContext",
+    "error_response",
+    "fault_response",
+    "json_response",
+]
 
 _JSON = "application/json"
 _HTML_PAGE = (
@@ -63,56 +72,100 @@ def error_response(
     return json_response(payload, status, headers)
 
 
-def _html(code: int) -> Reply:
-    phrase = _PHRASES.get(code, "Error")
-    page = _HTML_PAGE.format(code=code, phrase=phrase)
+@dataclass(frozen=True, slots=True)
+class FaultContext:
+    """What applying a request's fault may use.
+
+    ``answer(wrong_count)`` is the reply the request gets without a replacing fault
+    (its validation error, a poison error or the correct answer, with one result
+    fewer if ``wrong_count``); ``real_body()`` is the correct answer's bytes (``None``
+    if the request was invalid).
+    """
+
+    request: web.Request
+    fault: Fault
+    family: Family
+    headers: dict[str, str]
+    answer: Callable[[bool], Reply]
+    real_body: Callable[[], bytes | None]
+
+    def body(self) -> bytes:
+        """``real_body()``, or a placeholder JSON body when there is none."""
+        return self.real_body() or _FALLBACK_BODY
+
+
+async def _answer(ctx: FaultContext) -> Reply:
+    return ctx.answer(False)
+
+
+async def _wrong_count(ctx: FaultContext) -> Reply:
+    return ctx.answer(True)
+
+
+async def _status(ctx: FaultContext) -> Reply:
+    fault = ctx.fault
+    code = fault.code or 500
+    return error_response(ctx.family, code, None, ctx.headers, fault.retry_after, fault.body)
+
+
+async def _html(ctx: FaultContext) -> Reply:
+    code = ctx.fault.code or 502
+    page = _HTML_PAGE.format(code=code, phrase=_PHRASES.get(code, "Error"))
     return web.Response(text=page, status=code, content_type="text/html"), code
 
 
-def _reset_before(request: web.Request) -> Reply:
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
+async def _empty(ctx: FaultContext) -> Reply:
+    return json_response(b"", 200, ctx.headers)
+
+
+async def _malformed(ctx: FaultContext) -> Reply:
+    body = ctx.body()
+    return json_response(body[: max(1, len(body) // 2)], 200, ctx.headers)
+
+
+async def _reset_before(ctx: FaultContext) -> Reply:
+    _abort(ctx.request)
     return web.Response(status=500), None
 
 
-async def _reset_mid(request: web.Request, body: bytes) -> Reply:
+async def _reset_mid(ctx: FaultContext) -> Reply:
+    body = ctx.body()
     response = web.StreamResponse(status=200)
     response.content_type = _JSON
     response.content_length = len(body)
-    await response.prepare(request)
+    await response.prepare(ctx.request)
     await response.write(body[: len(body) // 2])
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
+    _abort(ctx.request)
     return response, None
 
 
-async def fault_response(
-    request: web.Request,
-    fault: Fault,
-    family: Family,
-    headers: dict[str, str],
-    real_body: Callable[[], bytes | None],
-) -> Reply:
-    """The response of a fault that replaces the answer (not ``ok``/``delay``/``wrong_count``).
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
 
-    ``real_body`` gives the correct answer's bytes (``None`` if the request was invalid);
-    ``malformed`` and ``reset_mid`` send part of it.
+
+FAULT_REPLIES: dict[str, Callable[[FaultContext], Awaitable[Reply]]] = {
+    "ok": _answer,
+    "status": _status,
+    "delay": _answer,
+    "malformed": _malformed,
+    "html": _html,
+    "empty": _empty,
+    "wrong_count": _wrong_count,
+    "reset_before": _reset_before,
+    "reset_mid": _reset_mid,
+}
+
+
+async def fault_response(ctx: FaultContext) -> Reply:
+    """The reply of ``ctx.fault`` (a kind of :data:`FAULT_KINDS`, else ``ValueError``).
+
+    ``ok`` and ``delay`` get ``ctx.answer(False)`` and ``wrong_count`` ``ctx.answer(True)``;
+    the other kinds replace the answer, ``malformed`` and ``reset_mid`` with part of
+    ``ctx.body()``.
     """
-    kind = fault.kind
-    if kind == "status":
-        code = fault.code or 500
-        return error_response(family, code, None, headers, fault.retry_after, fault.body)
-    if kind == "html":
-        return _html(fault.code or 502)
-    if kind == "empty":
-        return json_response(b"", 200, headers)
-    if kind == "reset_before":
-        return _reset_before(request)
-    body = real_body() or _FALLBACK_BODY
-    if kind == "malformed":
-        return json_response(body[: max(1, len(body) // 2)], 200, headers)
-    if kind == "reset_mid":
-        return await _reset_mid(request, body)
-    raise ValueError(f"fault kind {kind!r} does not replace the answer")
+    reply = FAULT_REPLIES.get(ctx.fault.kind)
+    if reply is None:
+        raise ValueError(f"unknown fault kind {ctx.fault.kind!r}")
+    return await reply(ctx)

@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import fields
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +22,8 @@ from aiohttp import web
 
 from .app import DEFAULT_RANDOM_KINDS, build_app, set_random_faults
 from .faults import Fault
-from .state import Poison, ServerState, ServerStats, Settings
+from .settings import Settings, add_setting_flags, settings_from_args
+from .state import Poison, ServerState, ServerStats
 
 __all__ = [
     "FakeServer",
@@ -64,68 +64,19 @@ async def _start_site(state: ServerState, host: str, port: int) -> tuple[web.App
 class FakeServer:
     """A deterministic fake of HF/TEI, OpenAI and Anthropic, served on 127.0.0.1.
 
-    Settings (all changeable later with :meth:`configure`):
-
-    - ``latency``, ``per_row_latency``: an admitted request waits
-      ``latency + per_row_latency * rows`` seconds before its answer.
-    - ``capacity``: with ``capacity`` requests in flight, a new one is answered 429 at
-      once with ``Retry-After: retry_after`` (seconds).
-    - ``dim``: embedding size; ``labels``: classification labels; ``classify_shape``:
-      ``"all"`` or ``"top1"``, the shape of ``/classify`` answers to a list.
-    - ``max_client_batch_size``, ``max_batch_tokens``, ``max_input_length``,
-      ``model_id``, ``model_type`` (``"embedding"``/``"classifier"``): reported by
-      ``/info``; more inputs than ``max_client_batch_size`` to ``/``, ``/embed`` or
-      ``/predict`` are answered 413 as TEI does.
-    - ``api_key``: required by every provider route (``Authorization: Bearer`` for HF and
-      OpenAI, ``x-api-key`` for Anthropic), else 401.
-    - ``rpm``: requests per minute per provider family, else 429 with rate-limit headers.
-    - ``shuffle_embeddings``: OpenAI embeddings come in reversed order.
+    ``settings`` are the fields of :class:`~endpointr.testing.Settings` (each one's help
+    says what it does), all changeable later with :meth:`configure`; an unknown name or
+    an invalid value raises ``ValueError``. ``host`` must be 127.0.0.1 (or localhost);
+    ``port`` 0 picks a free port.
 
     Faults, poison and recorded requests are described on their methods. The server
     runs in a daemon thread with its own event loop; every method is thread-safe.
     """
 
-    def __init__(
-        self,
-        *,
-        host: str = _LOOPBACK,
-        port: int = 0,
-        latency: float = 0.0,
-        per_row_latency: float = 0.0,
-        capacity: int | None = None,
-        retry_after: float = 0.05,
-        dim: int = 384,
-        labels: Sequence[str] = ("NEGATIVE", "NEUTRAL", "POSITIVE"),
-        classify_shape: str = "all",
-        max_client_batch_size: int = 32,
-        max_batch_tokens: int = 16384,
-        max_input_length: int = 512,
-        model_id: str = "fake/embedder",
-        model_type: str = "embedding",
-        api_key: str | None = None,
-        rpm: int | None = None,
-        shuffle_embeddings: bool = False,
-    ) -> None:
+    def __init__(self, *, host: str = _LOOPBACK, port: int = 0, **settings: Any) -> None:
         self._host = _loopback(host)
         self._port = port
-        settings = Settings(
-            latency=latency,
-            per_row_latency=per_row_latency,
-            capacity=capacity,
-            retry_after=retry_after,
-            dim=dim,
-            labels=tuple(labels),
-            classify_shape=classify_shape,
-            max_client_batch_size=max_client_batch_size,
-            max_batch_tokens=max_batch_tokens,
-            max_input_length=max_input_length,
-            model_id=model_id,
-            model_type=model_type,
-            api_key=api_key,
-            rpm=rpm,
-            shuffle_embeddings=shuffle_embeddings,
-        )
-        self._state = ServerState(settings)
+        self._state = ServerState(Settings().updated(settings))
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -203,8 +154,8 @@ class FakeServer:
         self.stop()
 
     def configure(self, **settings: Any) -> None:
-        """Change settings (same names as the constructor's, except host and port) while
-        running; unknown names or invalid values raise ``ValueError``."""
+        """Change :class:`~endpointr.testing.Settings` fields while running; unknown names
+        or invalid values raise ``ValueError``."""
         self._state.configure(settings)
 
     def script(self, *faults: Fault) -> None:
@@ -252,7 +203,7 @@ def serve_forever(port: int = 8089, host: str = _LOOPBACK, **settings: Any) -> N
     Prints exactly one line, ``endpointr fake server listening on http://127.0.0.1:PORT``,
     to stdout (flushed) once listening. ``settings`` are :class:`FakeServer`'s.
     """
-    state = ServerState(Settings(**settings))
+    state = ServerState(Settings().updated(settings))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(state, _loopback(host), port))
 
@@ -272,32 +223,10 @@ async def _serve(state: ServerState, host: str, port: int) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the fake server's flags (``--port``, ``--latency``, ...) to ``parser``."""
-    defaults = Settings()
+    """Add ``--host``, ``--port`` and one flag per setting (``--latency``, ...) to ``parser``."""
     parser.add_argument("--host", default=_LOOPBACK, help="only 127.0.0.1 is allowed")
     parser.add_argument("--port", type=int, default=8089, help="0 picks a free port")
-    parser.add_argument("--latency", type=float, default=defaults.latency)
-    parser.add_argument("--per-row-latency", type=float, default=defaults.per_row_latency)
-    parser.add_argument("--capacity", type=int, default=None)
-    parser.add_argument("--retry-after", type=float, default=defaults.retry_after)
-    parser.add_argument("--dim", type=int, default=defaults.dim)
-    parser.add_argument("--labels", default=",".join(defaults.labels), help="comma-separated")
-    parser.add_argument("--classify-shape", choices=("all", "top1"), default="all")
-    parser.add_argument("--max-client-batch-size", type=int, default=defaults.max_client_batch_size)
-    parser.add_argument("--max-batch-tokens", type=int, default=defaults.max_batch_tokens)
-    parser.add_argument("--max-input-length", type=int, default=defaults.max_input_length)
-    parser.add_argument("--model-id", default=defaults.model_id)
-    parser.add_argument("--model-type", choices=("embedding", "classifier"), default="embedding")
-    parser.add_argument("--api-key", default=None)
-    parser.add_argument("--rpm", type=int, default=None)
-    parser.add_argument("--shuffle-embeddings", action="store_true")
-
-
-def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings keywords of parsed :func:`add_arguments` flags (without host/port)."""
-    values = {f.name: getattr(args, f.name) for f in fields(Settings)}
-    values["labels"] = tuple(label.strip() for label in args.labels.split(",") if label.strip())
-    return values
+    add_setting_flags(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The fake server's settings, its record of requests and its fault plan.
+"""The fake server's state: its settings, its record of requests and its fault plan.
 
 All mutable state lives in :class:`ServerState`, guarded by one lock: the server's
 event loop thread writes it while the test thread reads snapshots and changes plans.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .faults import Fault
+from .settings import Settings
 
 __all__ = [
     "Poison",
@@ -26,59 +27,8 @@ __all__ = [
     "Ticket",
 ]
 
-_CLASSIFY_SHAPES = ("all", "top1")
-_MODEL_TYPES = ("embedding", "classifier")
 _UNLIMITED = 1_000_000
 _WINDOW = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything :class:`~endpointr.testing.FakeServer` can be configured with.
-
-    Invalid values raise ``ValueError``; see ``FakeServer`` for what each one means.
-    """
-
-    latency: float = 0.0
-    per_row_latency: float = 0.0
-    capacity: int | None = None
-    retry_after: float = 0.05
-    dim: int = 384
-    labels: tuple[str, ...] = ("NEGATIVE", "NEUTRAL", "POSITIVE")
-    classify_shape: str = "all"
-    max_client_batch_size: int = 32
-    max_batch_tokens: int = 16384
-    max_input_length: int = 512
-    model_id: str = "fake/embedder"
-    api_key: str | None = None
-    rpm: int | None = None
-    shuffle_embeddings: bool = False
-    model_type: str = "embedding"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "labels", tuple(str(label) for label in self.labels))
-        if min(self.latency, self.per_row_latency, self.retry_after) < 0:
-            raise ValueError("latency, per_row_latency and retry_after must be >= 0")
-        if self.capacity is not None and self.capacity < 0:
-            raise ValueError(f"capacity must be None or >= 0, got {self.capacity}")
-        if self.rpm is not None and self.rpm < 1:
-            raise ValueError(f"rpm must be None or >= 1, got {self.rpm}")
-        if self.dim < 1 or self.max_client_batch_size < 1:
-            raise ValueError("dim and max_client_batch_size must be >= 1")
-        if not self.labels:
-            raise ValueError("labels must not be empty")
-        if self.classify_shape not in _CLASSIFY_SHAPES:
-            raise ValueError(f"classify_shape must be one of {_CLASSIFY_SHAPES}")
-        if self.model_type not in _MODEL_TYPES:
-            raise ValueError(f"model_type must be one of {_MODEL_TYPES}")
-
-    def updated(self, changes: Mapping[str, Any]) -> Settings:
-        """A copy with ``changes`` applied; unknown names raise ``ValueError``."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown settings {unknown}; known: {sorted(known)}")
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +53,7 @@ class RecordedRequest:
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON object, without headers."""
-        return {
-            "method": self.method,
-            "path": self.path,
-            "json": self.json,
-            "rows": self.rows,
-            "status": self.status,
-            "t_start": self.t_start,
-            "t_end": self.t_end,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "headers"}
 
 
 @dataclass(frozen=True)

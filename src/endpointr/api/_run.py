@@ -1,0 +1,148 @@
+"""The three runners under every public function: one text, a list of texts, a table.
+
+A public function hands its arguments over as they came (``locals()``): the frame
+keywords (``df``/``texts``/``text``, ``text_var``, ``id_var``, ``wide``), the run options
+(the fields of :class:`~endpointr.engine.options.RunOptions`) and the endpoint's own
+keywords (those of its ``create``). Every check runs before the first request.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from ..engine.options import RUN_OPTION_NAMES, RunOptions
+from ..engine.run import Outcome, run_rows, run_table
+from ..errors import ConfigError, InputError, RequestError, TransportError
+from ..io.frames import to_frame, widen_vectors
+from ..io.readers import Source, open_source
+from ..providers.base import Endpoint, classify_status
+from ..types import Result
+from .hf_utils import fit_batch_size, probe_info
+
+__all__ = ["endpoint_keywords", "run_many", "run_one", "run_options", "run_whole"]
+
+FRAME_KEYWORDS = frozenset({"df", "texts", "text", "text_var", "id_var", "wide"})
+
+
+def endpoint_keywords(cls: type[Endpoint]) -> dict[str, inspect.Parameter]:
+    """The endpoint's own keywords, from the signature of its ``create``."""
+    return dict(inspect.signature(cls.create).parameters)
+
+
+def run_options(cls: type[Endpoint], given: Mapping[str, Any]) -> RunOptions:
+    """:class:`RunOptions` from ``given``, the endpoint's defaults filling the rest."""
+    d = cls.defaults
+    start = {
+        "batch_size": d.batch_size,
+        "timeout": d.timeout,
+        "chunk_size": d.chunk_size,
+        "key_name": d.key_name,
+    }
+    return RunOptions(**{**start, **{k: v for k, v in given.items() if k in RUN_OPTION_NAMES}})
+
+
+def _endpoint(cls: type[Endpoint], call: Mapping[str, Any]) -> Endpoint:
+    own = {k: v for k, v in call.items() if k not in RUN_OPTION_NAMES | FRAME_KEYWORDS}
+    takes = endpoint_keywords(cls)
+    unknown = sorted(set(own) - set(takes))
+    if unknown:
+        raise ConfigError(
+            f"{cls.name} takes no keyword {unknown[0]!r}; its own keywords are "
+            f"{', '.join(takes)}, plus the run options"
+        )
+    return cls.create(**own)
+
+
+async def _fitted(endpoint: Endpoint, options: RunOptions) -> tuple[Endpoint, RunOptions]:
+    """``endpoint`` and ``options`` fitted to the server: its ``/info`` limits (TEI) and
+    the endpoint's rows per request."""
+    defaults = endpoint.defaults
+    if not defaults.batchable:
+        return endpoint, replace(options, batch_size=1)
+    if not endpoint.reads_info:
+        if options.batch_size == "auto":
+            options = replace(options, batch_size=defaults.batch_size)
+        return endpoint, options
+    info = await probe_info(
+        endpoint.url, options.key_name, verify=options.verify, ca_bundle=options.ca_bundle
+    )
+    return endpoint.fitted(info), replace(
+        options, batch_size=fit_batch_size(options.batch_size, info)
+    )
+
+
+async def run_whole(
+    cls: type[Endpoint],
+    call: Mapping[str, Any],
+    *,
+    collect: bool = True,
+    command: Sequence[str] | None = None,
+) -> Any:
+    """Run a frame or file (``call["df"]``); the same frame type comes back.
+
+    Without ``collect`` the results stay on disk and the :class:`Outcome` comes back.
+    """
+    endpoint = _endpoint(cls, call)
+    options = run_options(cls, call)
+    source = open_source(call["df"], text_var=call["text_var"], id_var=call["id_var"])
+    endpoint, options = await _fitted(endpoint.for_columns((source.id_var,)), options)
+    outcome: Outcome = await run_table(source, endpoint, options, collect=collect, command=command)
+    if not collect:
+        return outcome
+    assert outcome.table is not None
+    table = widen_vectors(outcome.table) if call.get("wide") else outcome.table
+    return to_frame(table, source.kind)
+
+
+async def run_many(cls: type[Endpoint], call: Mapping[str, Any]) -> pd.DataFrame:
+    """Run a list of texts (``call["texts"]``); a pandas frame led by ``text`` comes back,
+    in input order. Nothing is written to disk."""
+    texts = call["texts"]
+    if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
+        raise InputError("texts must be a list of strings (for one text use the *_text function)")
+    texts = list(texts)
+    if not texts:
+        raise InputError("texts is empty; nothing to do")
+    endpoint = _endpoint(cls, call).for_columns(("text",))
+    options = run_options(cls, {**call, "output_dir": None})
+    ids = pa.array(range(len(texts)), pa.int64())
+    source = Source("pandas", ids, "__id", "text", lambda: iter(enumerate(texts)))
+    endpoint, options = await _fitted(endpoint, options)
+    outcome = await run_table(source, endpoint, options)
+    assert outcome.table is not None
+    shown = pa.array([t if isinstance(t, str) else None for t in texts], pa.string())
+    table = outcome.table.drop_columns(["__id"]).add_column(0, "text", shown)
+    return (widen_vectors(table) if call.get("wide") else table).to_pandas()
+
+
+async def run_one(cls: type[Endpoint], call: Mapping[str, Any]) -> Any:
+    """The value for one text (``call["text"]``); a failure raises the error it stands for
+    (the error class of the last attempt: :class:`ResponseFormatError`,
+    :class:`CertificateError`, :class:`RateLimitError`, ...)."""
+    text = call["text"]
+    if not isinstance(text, str):
+        raise InputError(f"text must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise InputError("text is empty; give a non-empty string")
+    endpoint = _endpoint(cls, call)
+    once = {"batch_size": 1, "concurrent_requests": 1, "output_dir": None, "progress": False}
+    options = run_options(cls, {**call, **once})
+    (result,) = await run_rows([(0, text)], endpoint, options)
+    if result.error:
+        raise _cause(result)
+    return endpoint.one_value(result.value)
+
+
+def _cause(result: Result) -> Exception:
+    if isinstance(result.cause, RequestError | Exception):
+        return result.cause
+    message = result.error_msg or "request failed"
+    if result.status is None:
+        return TransportError(message)
+    return classify_status(result.status, message, None)

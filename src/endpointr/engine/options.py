@@ -1,0 +1,165 @@
+"""How to run: one frozen, validated set of run options for every entry point.
+
+Everything here changes how rows are sent, never the answers: concurrency, retries,
+waits, limits, timeouts, output. A :class:`RunOptions` is checked once, when it is made
+(:class:`~endpointr.errors.ConfigError` naming the option); change one with
+:func:`dataclasses.replace`, which checks again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..config import check_int, check_seconds
+from ..errors import ConfigError
+from .limits import ConcurrencyLimit, RateLimiter
+from .retry import RetryPolicy
+from .transport import ssl_context
+
+__all__ = ["AUTO_START", "RUN_OPTION_NAMES", "Backoff", "RunOptions"]
+
+AUTO_START = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """The waits between attempts, in seconds.
+
+    Before attempt ``n + 1`` a request waits a random time in ``[base * 2**(n-1) / 2,
+    base * 2**(n-1)]``, at most ``cap``. A server's ``Retry-After`` replaces that wait,
+    plus up to ``retry_after_jitter`` of itself, and is capped at ``max_retry_after``.
+
+    >>> Backoff(base=0.01, cap=0.05)  # fast retries, e.g. against a local server
+    Backoff(base=0.01, cap=0.05, retry_after_jitter=0.1, max_retry_after=300.0)
+    """
+
+    base: float = 0.5
+    cap: float = 30.0
+    retry_after_jitter: float = 0.1
+    max_retry_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        for name in ("base", "cap", "max_retry_after"):
+            check_seconds(getattr(self, name), f"backoff.{name}")
+        jitter = self.retry_after_jitter
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+            raise ConfigError(f"backoff.retry_after_jitter must be from 0 to 1, got {jitter!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How to run one table, list or text through an endpoint.
+
+    The defaults here are the fallbacks; each endpoint declares the ``batch_size``,
+    ``timeout``, ``chunk_size`` and ``key_name`` it suits. ``help`` in each field's
+    metadata is the command line's help text.
+    """
+
+    batch_size: int | str = field(
+        default=8, metadata={"help": "rows per request, or 'auto' for the server's limit"}
+    )
+    concurrent_requests: int | str = field(
+        default=5, metadata={"help": "requests in flight at once, or 'auto'"}
+    )
+    max_retries: int = field(
+        default=5, metadata={"help": "attempts per request, the first included"}
+    )
+    timeout: float = field(default=30.0, metadata={"help": "seconds per attempt"})
+    chunk_size: int = field(default=5000, metadata={"help": "rows per output chunk file"})
+    output_dir: str | Path | None = field(
+        default="auto",
+        metadata={"help": "directory for chunks and metadata.json (default: a new one)"},
+    )
+    progress: bool = field(default=True, metadata={"help": "a live progress bar"})
+    key_name: str | None = field(
+        default=None, metadata={"help": "environment variable holding the API key"}
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "delete results of an earlier run in --output-dir and start over"},
+    )
+    retry_failed: bool = field(
+        default=False, metadata={"help": "resume, also re-sending rows that ended as errors"}
+    )
+    verify: bool = field(default=True, metadata={"help": "verify TLS certificates"})
+    ca_bundle: str | None = field(
+        default=None, metadata={"help": "extra CA certificates (PEM file)"}
+    )
+    requests_per_minute: float | None = field(
+        default=None, metadata={"help": "the most requests to start per minute"}
+    )
+    tokens_per_minute: float | None = field(
+        default=None, metadata={"help": "the most tokens (estimated) to send per minute"}
+    )
+    backoff: Backoff | None = field(
+        default=None, metadata={"help": "waits between attempts: BASE[,CAP] in seconds"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.batch_size != "auto":
+            _whole(self.batch_size, "batch_size")
+        if self.concurrent_requests != "auto":
+            _whole(self.concurrent_requests, "concurrent_requests")
+        check_int(self.max_retries, "max_retries", minimum=0)
+        check_seconds(self.timeout, "timeout")
+        check_int(self.chunk_size, "chunk_size")
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(self, name)
+            if value is not None:
+                check_seconds(value, name)
+        if self.output_dir is not None and not isinstance(self.output_dir, str | Path):
+            raise ConfigError(
+                f"output_dir must be a path, 'auto' or None, got {type(self.output_dir).__name__}"
+            )
+        if self.key_name is not None and (not isinstance(self.key_name, str) or not self.key_name):
+            raise ConfigError(
+                "key_name must be the name of an environment variable, e.g. 'HF_API_KEY', or None"
+            )
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise ConfigError(f"backoff must be an endpointr.Backoff, got {self.backoff!r}")
+        ssl_context(self.verify, self.ca_bundle)  # a bad ca_bundle fails before any file is made
+
+    @property
+    def rows_per_request(self) -> int:
+        """``batch_size`` once it is fitted to the server (``"auto"`` resolved)."""
+        if not isinstance(self.batch_size, int):
+            raise ConfigError("batch_size 'auto' was not resolved before the run")
+        return self.batch_size
+
+    def limit(self) -> ConcurrencyLimit:
+        """The in-flight limit these options start a run with."""
+        if self.concurrent_requests == "auto":
+            return ConcurrencyLimit(AUTO_START, auto=True)
+        return ConcurrencyLimit(int(self.concurrent_requests))
+
+    def policy(self) -> RetryPolicy:
+        """When and after how long to try a request again."""
+        wait = self.backoff or Backoff()
+        return RetryPolicy(
+            max_attempts=max(1, self.max_retries),
+            base=wait.base,
+            cap=wait.cap,
+            retry_after_jitter=wait.retry_after_jitter,
+            max_retry_after=wait.max_retry_after,
+        )
+
+    def rate_limiter(self, now: float) -> RateLimiter | None:
+        """The requests- and tokens-per-minute gate, or ``None`` when neither is set."""
+        if not (self.requests_per_minute or self.tokens_per_minute):
+            return None
+        return RateLimiter(
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            now=now,
+        )
+
+
+def _whole(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer >= 1 or 'auto', got {value!r}")
+    check_int(value, name)
+
+
+RUN_OPTION_NAMES = frozenset(f.name for f in fields(RunOptions))

@@ -1,0 +1,287 @@
+"""One run: rows from a source through an endpoint into committed chunks, or into memory.
+
+This is the machinery under every public function: the output directory and its
+manifest, the transport, the engine, the progress bar, Ctrl-C, and reading the results
+back in input order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .._version import __version__
+from ..config import redact_url, resolve_key
+from ..errors import EndpointrError
+from ..io.chunks import ChunkWriter, chunk_paths, drop_superseded, read_chunks
+from ..io.manifest import OutputDir, finish_manifest, latest_per_id, now_iso, prepare_output_dir
+from ..io.readers import Source
+from ..providers.base import Endpoint
+from ..types import Result
+from .options import RunOptions
+from .progress import Progress
+from .runner import Engine, RunStats, Sink
+from .sync import INTERRUPT_HANDLERS
+from .transport import Transport
+
+__all__ = ["Outcome", "run_rows", "run_table"]
+
+
+@dataclass
+class Outcome:
+    """What a run gives back: the result table (when collected), counters, the directory."""
+
+    table: pa.Table | None
+    stats: RunStats
+    output_dir: Path | None
+
+
+async def run_table(
+    source: Source,
+    endpoint: Endpoint,
+    options: RunOptions,
+    *,
+    collect: bool = True,
+    command: Sequence[str] | None = None,
+) -> Outcome:
+    """Send every row of ``source`` through ``endpoint``; commit, then read results back
+    (``collect``; without it they stay on disk). ``command`` is the command line that
+    started the run, kept in the manifest for ``endpointr retry-failed``.
+
+    Raises :class:`KeyboardInterrupt` after committing what finished when interrupted.
+    """
+    key = resolve_key(options.key_name)
+    out = _prepare(source, endpoint, options)
+    try:
+        stats, writer = await _run(source, endpoint, options, key, out, collect, command)
+    finally:
+        if out:
+            out.release()
+    if stats.interrupted:
+        where = f" in {out.path}" if out else ""
+        print(
+            f"Interrupted: {stats.done:,} rows committed{where}; run the same call again "
+            "to resume.",
+            file=sys.stderr,
+        )
+        raise KeyboardInterrupt
+    table = _collect(source, endpoint, out, writer) if collect else None
+    return Outcome(table, stats, out.path if out else None)
+
+
+async def run_rows(
+    pairs: Iterable[tuple[Any, Any]], endpoint: Endpoint, options: RunOptions
+) -> list[Result]:
+    """The results of ``(id, text)`` pairs, in the order they finished; nothing written."""
+    results: list[Result] = []
+
+    async def keep(batch: list[Result]) -> None:
+        results.extend(batch)
+
+    key = resolve_key(options.key_name)
+    await _send(pairs, endpoint, options, key, keep, RunStats(), progress=False)
+    return results
+
+
+async def _run(
+    source: Source,
+    endpoint: Endpoint,
+    options: RunOptions,
+    key: str | None,
+    out: OutputDir | None,
+    collect: bool,
+    command: Sequence[str] | None,
+) -> tuple[RunStats, ChunkWriter]:
+    skip = out.done_ids if out else set()
+    stats = RunStats(total=_remaining(source, skip))
+    writer = ChunkWriter(
+        out.path if out else None,
+        chunk_size=options.chunk_size,
+        endpoint=endpoint,
+        id_var=source.id_var,
+        id_type=source.ids.type,
+        stamp=out.manifest["fingerprint"] if out else None,
+        keep=collect,
+    )
+    if out:
+        manifest = _manifest(source, endpoint, options)
+        if command:
+            manifest["command"] = [redact_url(a) if "://" in a else a for a in command]
+        out.save(status="running", started_at=now_iso(), ended_at=None, **manifest)
+    try:
+        await _send(
+            source.pairs(skip), endpoint, options, key, writer.add, stats, progress=options.progress
+        )
+    finally:
+        await writer.close()
+    if out:
+        if options.retry_failed and writer.written:
+            drop_superseded(out.path, writer.written, source.id_var)
+        finish_manifest(out, _counters(stats), id_var=source.id_var, interrupted=stats.interrupted)
+    return stats, writer
+
+
+def _prepare(source: Source, endpoint: Endpoint, options: RunOptions) -> OutputDir | None:
+    if options.output_dir is None:
+        return None
+    request_settings = {
+        **endpoint.fingerprint(),
+        "url": redact_url(endpoint.url),
+        "text_var": source.text_var,
+        "id_var": source.id_var,
+    }
+    return prepare_output_dir(
+        options.output_dir,
+        prefix=endpoint.name.replace(".", "-"),
+        id_var=source.id_var,
+        request_settings=request_settings,
+        overwrite=options.overwrite,
+        retry_failed=options.retry_failed,
+    )
+
+
+def _remaining(source: Source, skip: set[Any]) -> int:
+    if not skip:
+        return source.total
+    done = pc.is_in(source.ids, value_set=pa.array(list(skip), type=source.ids.type))
+    return source.total - (pc.sum(done).as_py() or 0)
+
+
+def _manifest(source: Source, endpoint: Endpoint, options: RunOptions) -> dict[str, Any]:
+    return {
+        "endpointr_version": __version__,
+        "endpoint": endpoint.name,
+        "endpoint_url": redact_url(endpoint.url),
+        "key_name": options.key_name,
+        "input": redact_url(source.label) if "://" in source.label else source.label,
+        "text_var": source.text_var,
+        "id_var": source.id_var,
+        "batch_size": options.batch_size,
+        "concurrent_requests": options.concurrent_requests,
+        "chunk_size": options.chunk_size,
+        "max_retries": options.max_retries,
+        "timeout": options.timeout,
+        "row_count": source.total,
+        **endpoint.manifest_fields(),
+    }
+
+
+def _counters(stats: RunStats) -> dict[str, Any]:
+    return {
+        "succeeded": stats.succeeded,
+        "failed": stats.failed,
+        "retries": stats.retries,
+        "requests": stats.requests,
+        "seconds": round(stats.elapsed, 3),
+    }
+
+
+async def _send(
+    pairs: Iterable[tuple[Any, Any]],
+    endpoint: Endpoint,
+    options: RunOptions,
+    key: str | None,
+    sink: Sink,
+    stats: RunStats,
+    *,
+    progress: bool,
+) -> None:
+    transport = Transport(
+        timeout=options.timeout,
+        auth_headers=endpoint.auth_headers(key) if key else None,
+        auth_url=endpoint.url,
+        verify=options.verify,
+        ca_bundle=options.ca_bundle,
+    )
+    bar = Progress(stats, enabled=progress)
+    async with transport:
+        engine = Engine(
+            endpoint,
+            transport,
+            sink,
+            batch_size=options.rows_per_request,
+            limit=options.limit(),
+            policy=options.policy(),
+            rate_limiter=options.rate_limiter(asyncio.get_running_loop().time()),
+            stats=stats,
+        )
+        bar.start()
+        try:
+            with _interrupts(engine):
+                await engine.run(pairs)
+        finally:
+            await bar.finish()
+
+
+@contextlib.contextmanager
+def _interrupts(engine: Engine) -> Iterator[None]:
+    """First Ctrl-C: stop sending and let what is in flight finish. Second: stop now.
+
+    In the main thread the signal is caught here; in a worker thread (:func:`run_sync`
+    inside a notebook's loop) the waiting main thread forwards it through
+    ``INTERRUPT_HANDLERS``.
+    """
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    hard = False
+
+    def on_sigint() -> None:
+        nonlocal hard
+        if engine.stats.interrupted and main is not None:
+            print("\nStopping now...", file=sys.stderr)
+            hard = True
+            main.cancel()
+            return
+        print(
+            "\nStopping: finishing the requests in flight (Ctrl-C again to stop now)...",
+            file=sys.stderr,
+        )
+        engine.stop()
+
+    installed = False
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            installed = True
+    ident = threading.get_ident()
+    INTERRUPT_HANDLERS[ident] = lambda: loop.call_soon_threadsafe(on_sigint)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not hard or main is None:
+            raise
+        # our own cancel: the run ends as interrupted, what finished is still committed
+        main.uncancel()
+    finally:
+        INTERRUPT_HANDLERS.pop(ident, None)
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _collect(
+    source: Source, endpoint: Endpoint, out: OutputDir | None, writer: ChunkWriter
+) -> pa.Table:
+    # this run's chunks are still in memory; only earlier runs' chunks are read back
+    earlier = [p for p in chunk_paths(out.path) if p not in writer.written] if out else []
+    tables = read_chunks(earlier) + writer.tables
+    if not tables:
+        raise EndpointrError("no results were recorded")
+    table = pa.concat_tables(tables, promote_options="permissive")
+    # fixed-size vectors before the reorder: taking from them is a plain strided copy
+    table = endpoint.finalize(latest_per_id(table, source.id_var))
+    position = pc.index_in(source.ids, value_set=table.column(source.id_var))
+    if position.null_count:
+        raise EndpointrError(
+            f"{position.null_count} input rows have no result in the output; re-run to send them"
+        )
+    return table.take(position)
