@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 import endpointr as er
-from endpointr.api.hf_utils import fit_batch_size, info_url, resolve_batch_size
+from endpointr.engine.probe import fit_batch_size, resolve_batch_size
+from endpointr.providers.hf import info_url
 from endpointr.testing import FakeServer, Fault
 
 

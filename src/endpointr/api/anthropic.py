@@ -10,15 +10,15 @@ options are those of :class:`~endpointr.RunOptions`; their defaults are the endp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pandas as pd
 
-from ..engine.options import Backoff
+from ..engine.calls import run_many, run_one, run_whole
 from ..engine.sync import synced
-from ..providers.anthropic import MESSAGES_URL, AnthropicMessages
-from ._run import run_many, run_one, run_whole
+from ..providers.anthropic import AnthropicMessages
+from ._keywords import ChatBatch, ChatTable, ChatText
+from ._signature import takes
 
 __all__ = [
     "aant_complete_batch",
@@ -29,26 +29,9 @@ __all__ = [
     "ant_complete_text",
 ]
 
-MESSAGES = AnthropicMessages.defaults
 
-
-async def aant_complete_text(
-    text: str,
-    *,
-    model: str = AnthropicMessages.default_model,
-    system_prompt: str | None = None,
-    schema: Any = None,
-    temperature: float | None = 0,
-    max_tokens: int = 500,
-    key_name: str | None = MESSAGES.key_name,
-    endpoint_url: str = MESSAGES_URL,
-    base_url: str | None = None,
-    max_retries: int = 5,
-    timeout: float = MESSAGES.timeout,
-    backoff: Backoff | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
-) -> Any:
+@takes(AnthropicMessages, ChatText)
+async def aant_complete_text(text: str, **keywords: Unpack[ChatText]) -> Any:
     """Complete one text; returns the content string (the text blocks joined).
 
     With ``schema`` (a dict, ``JsonSchema``, pydantic model class or ``.json`` path) the
@@ -62,63 +45,21 @@ async def aant_complete_text(
     >>> ant_complete_text("Say hi")  # doctest: +SKIP
     'Hi!'
     """
-    return await run_one(AnthropicMessages, locals())
+    return await run_one(AnthropicMessages, text, keywords)
 
 
-async def aant_complete_batch(
-    texts: Sequence[str],
-    *,
-    model: str = AnthropicMessages.default_model,
-    system_prompt: str | None = None,
-    schema: Any = None,
-    temperature: float | None = 0,
-    max_tokens: int = 500,
-    key_name: str | None = MESSAGES.key_name,
-    endpoint_url: str = MESSAGES_URL,
-    base_url: str | None = None,
-    concurrent_requests: int | str = 5,
-    max_retries: int = 5,
-    timeout: float = MESSAGES.timeout,
-    progress: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
-) -> pd.DataFrame:
+@takes(AnthropicMessages, ChatBatch)
+async def aant_complete_batch(texts: Sequence[str], **keywords: Unpack[ChatBatch]) -> pd.DataFrame:
     """Complete a list of texts; returns a pandas DataFrame in input order.
 
     Columns: ``text``, then those of :func:`ant_complete_df`. Nothing is written to disk.
     """
-    return await run_many(AnthropicMessages, locals())
+    return await run_many(AnthropicMessages, texts, keywords)
 
 
+@takes(AnthropicMessages, ChatTable)
 async def aant_complete_df(
-    df: Any,
-    *,
-    text_var: str,
-    id_var: str,
-    model: str = AnthropicMessages.default_model,
-    system_prompt: str | None = None,
-    schema: Any = None,
-    temperature: float | None = 0,
-    max_tokens: int = 500,
-    key_name: str | None = MESSAGES.key_name,
-    endpoint_url: str = MESSAGES_URL,
-    base_url: str | None = None,
-    output_dir: str | Path | None = "auto",
-    chunk_size: int = MESSAGES.chunk_size,
-    concurrent_requests: int | str = 5,
-    max_retries: int = 5,
-    timeout: float = MESSAGES.timeout,
-    progress: bool = True,
-    overwrite: bool = False,
-    retry_failed: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    df: Any, *, text_var: str, id_var: str, **keywords: Unpack[ChatTable]
 ) -> Any:
     """Complete every row of a table, one request per row; the same frame type comes back.
 
@@ -137,7 +78,7 @@ async def aant_complete_df(
 
     >>> ant_complete_df(df, text_var="review", id_var="id", schema=Review)  # doctest: +SKIP
     """
-    return await run_whole(AnthropicMessages, locals())
+    return await run_whole(AnthropicMessages, df, text_var, id_var, keywords)
 
 
 ant_complete_text = synced(aant_complete_text)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.calls import run_whole
 from ..engine.sync import synced
 from ..providers.registry import endpoint_class
-from ._run import run_whole
 
 __all__ = ["arun_df", "run_df"]
 
@@ -23,8 +23,7 @@ __all__ = ["arun_df", "run_df"]
 async def arun_df(endpoint: str, df: Any, *, text_var: str, id_var: str, **keywords: Any) -> Any:
     """Every row of a table through the endpoint registered as ``endpoint``; the same frame
     type back, one row per input row, as the named ``*_df`` functions give."""
-    call = {"df": df, "text_var": text_var, "id_var": id_var, **keywords}
-    return await run_whole(endpoint_class(endpoint), call)
+    return await run_whole(endpoint_class(endpoint), df, text_var, id_var, keywords)
 
 
 run_df = synced(arun_df)

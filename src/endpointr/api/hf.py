@@ -9,17 +9,17 @@ are those of :class:`~endpointr.RunOptions`; their defaults are the endpoint's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
-from ..engine.options import Backoff
+from ..engine.calls import run_many, run_one, run_whole
 from ..engine.sync import synced
 from ..providers.hf import HFEmbed
 from ..providers.hf_classify import HFClassify
-from ._run import run_many, run_one, run_whole
+from ._keywords import ClassifyBatch, ClassifyTable, ClassifyText, EmbedBatch, EmbedTable, EmbedText
+from ._signature import takes
 
 __all__ = [
     "ahf_classify_batch",
@@ -36,21 +36,10 @@ __all__ = [
     "hf_embed_text",
 ]
 
-EMBED = HFEmbed.defaults
-CLASSIFY = HFClassify.defaults
 
-
+@takes(HFEmbed, EmbedText)
 async def ahf_embed_text(
-    text: str,
-    *,
-    endpoint_url: str,
-    key_name: str | None = EMBED.key_name,
-    parameters: dict[str, Any] | None = None,
-    max_retries: int = 5,
-    timeout: float = EMBED.timeout,
-    backoff: Backoff | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    text: str, *, endpoint_url: str, **keywords: Unpack[EmbedText]
 ) -> np.ndarray:
     """Embed one text; returns its vector (float32 numpy array).
 
@@ -64,26 +53,12 @@ async def ahf_embed_text(
     >>> hf_embed_text("hello", endpoint_url=url, key_name=None)  # doctest: +SKIP
     array([ 0.031, -0.12 , ...], dtype=float32)
     """
-    return await run_one(HFEmbed, locals())
+    return await run_one(HFEmbed, text, {"endpoint_url": endpoint_url, **keywords})
 
 
+@takes(HFEmbed, EmbedBatch)
 async def ahf_embed_batch(
-    texts: Sequence[str],
-    *,
-    endpoint_url: str,
-    key_name: str | None = EMBED.key_name,
-    parameters: dict[str, Any] | None = None,
-    batch_size: int | str = EMBED.batch_size,
-    concurrent_requests: int | str = 5,
-    max_retries: int = 5,
-    timeout: float = EMBED.timeout,
-    progress: bool = False,
-    wide: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    texts: Sequence[str], *, endpoint_url: str, **keywords: Unpack[EmbedBatch]
 ) -> pd.DataFrame:
     """Embed a list of texts; returns a pandas DataFrame in input order.
 
@@ -92,32 +67,12 @@ async def ahf_embed_batch(
     an exception. Nothing is written to disk. ``batch_size`` is fitted to the server as
     in :func:`hf_embed_df`.
     """
-    return await run_many(HFEmbed, locals())
+    return await run_many(HFEmbed, texts, {"endpoint_url": endpoint_url, **keywords})
 
 
+@takes(HFEmbed, EmbedTable)
 async def ahf_embed_df(
-    df: Any,
-    *,
-    text_var: str,
-    id_var: str,
-    endpoint_url: str,
-    key_name: str | None = EMBED.key_name,
-    parameters: dict[str, Any] | None = None,
-    batch_size: int | str = EMBED.batch_size,
-    concurrent_requests: int | str = 5,
-    output_dir: str | Path | None = "auto",
-    chunk_size: int = EMBED.chunk_size,
-    max_retries: int = 5,
-    timeout: float = EMBED.timeout,
-    progress: bool = True,
-    wide: bool = False,
-    overwrite: bool = False,
-    retry_failed: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    df: Any, *, text_var: str, id_var: str, endpoint_url: str, **keywords: Unpack[EmbedTable]
 ) -> Any:
     """Embed every row of a table; returns a frame of the same type, in input order.
 
@@ -141,22 +96,14 @@ async def ahf_embed_df(
 
     >>> hf_embed_df(df, text_var="text", id_var="id", endpoint_url=url)  # doctest: +SKIP
     """
-    return await run_whole(HFEmbed, locals())
+    return await run_whole(
+        HFEmbed, df, text_var, id_var, {"endpoint_url": endpoint_url, **keywords}
+    )
 
 
+@takes(HFClassify, ClassifyText)
 async def ahf_classify_text(
-    text: str,
-    *,
-    endpoint_url: str,
-    key_name: str | None = CLASSIFY.key_name,
-    parameters: dict[str, Any] | None = None,
-    max_length: int = 512,
-    label_map: dict[str, str] | None = None,
-    max_retries: int = 5,
-    timeout: float = CLASSIFY.timeout,
-    backoff: Backoff | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    text: str, *, endpoint_url: str, **keywords: Unpack[ClassifyText]
 ) -> dict[str, float]:
     """Classify one text; returns ``{label: score}``, highest score first.
 
@@ -168,27 +115,12 @@ async def ahf_classify_text(
     >>> hf_classify_text("I love it", endpoint_url=url, key_name=None)  # doctest: +SKIP
     {'POSITIVE': 0.97, 'NEUTRAL': 0.02, 'NEGATIVE': 0.01}
     """
-    return await run_one(HFClassify, locals())
+    return await run_one(HFClassify, text, {"endpoint_url": endpoint_url, **keywords})
 
 
+@takes(HFClassify, ClassifyBatch)
 async def ahf_classify_batch(
-    texts: Sequence[str],
-    *,
-    endpoint_url: str,
-    key_name: str | None = CLASSIFY.key_name,
-    parameters: dict[str, Any] | None = None,
-    max_length: int = 512,
-    label_map: dict[str, str] | None = None,
-    batch_size: int | str = CLASSIFY.batch_size,
-    concurrent_requests: int | str = 5,
-    max_retries: int = 5,
-    timeout: float = CLASSIFY.timeout,
-    progress: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    texts: Sequence[str], *, endpoint_url: str, **keywords: Unpack[ClassifyBatch]
 ) -> pd.DataFrame:
     """Classify a list of texts; returns a pandas DataFrame in input order.
 
@@ -196,33 +128,12 @@ async def ahf_classify_batch(
     ``label``, ``score``, ``.error``, ``.error_msg``, ``.status``, ``.attempts``. A text
     that fails is an error row, not an exception. Nothing is written to disk.
     """
-    return await run_many(HFClassify, locals())
+    return await run_many(HFClassify, texts, {"endpoint_url": endpoint_url, **keywords})
 
 
+@takes(HFClassify, ClassifyTable)
 async def ahf_classify_df(
-    df: Any,
-    *,
-    text_var: str,
-    id_var: str,
-    endpoint_url: str,
-    key_name: str | None = CLASSIFY.key_name,
-    parameters: dict[str, Any] | None = None,
-    max_length: int = 512,
-    label_map: dict[str, str] | None = None,
-    batch_size: int | str = CLASSIFY.batch_size,
-    concurrent_requests: int | str = 5,
-    output_dir: str | Path | None = "auto",
-    chunk_size: int = CLASSIFY.chunk_size,
-    max_retries: int = 5,
-    timeout: float = CLASSIFY.timeout,
-    progress: bool = True,
-    overwrite: bool = False,
-    retry_failed: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    df: Any, *, text_var: str, id_var: str, endpoint_url: str, **keywords: Unpack[ClassifyTable]
 ) -> Any:
     """Classify every row of a table; returns a frame of the same type, in input order.
 
@@ -246,7 +157,9 @@ async def ahf_classify_df(
 
     >>> hf_classify_df(df, text_var="text", id_var="id", endpoint_url=url)  # doctest: +SKIP
     """
-    return await run_whole(HFClassify, locals())
+    return await run_whole(
+        HFClassify, df, text_var, id_var, {"endpoint_url": endpoint_url, **keywords}
+    )
 
 
 hf_embed_text = synced(ahf_embed_text)

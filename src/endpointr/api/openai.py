@@ -10,16 +10,23 @@ of :class:`~endpointr.RunOptions`; their defaults are the endpoint's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
-from ..engine.options import Backoff
+from ..engine.calls import run_many, run_one, run_whole
 from ..engine.sync import synced
-from ..providers.openai import CHAT_URL, EMBEDDINGS_URL, OpenAIChat, OpenAIEmbed
-from ._run import run_many, run_one, run_whole
+from ..providers.openai import OpenAIChat, OpenAIEmbed
+from ._keywords import (
+    ChatBatch,
+    ChatTable,
+    ChatText,
+    OpenAIEmbedBatch,
+    OpenAIEmbedTable,
+    OpenAIEmbedText,
+)
+from ._signature import takes
 
 __all__ = [
     "aoai_complete_batch",
@@ -36,27 +43,11 @@ __all__ = [
     "oai_embed_text",
 ]
 
-CHAT = OpenAIChat.defaults
 EMBED = OpenAIEmbed.defaults
 
 
-async def aoai_complete_text(
-    text: str,
-    *,
-    model: str = OpenAIChat.default_model,
-    system_prompt: str | None = None,
-    schema: Any = None,
-    temperature: float | None = 0,
-    max_tokens: int = 500,
-    key_name: str | None = CHAT.key_name,
-    endpoint_url: str = CHAT_URL,
-    base_url: str | None = None,
-    max_retries: int = 5,
-    timeout: float = CHAT.timeout,
-    backoff: Backoff | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
-) -> Any:
+@takes(OpenAIChat, ChatText)
+async def aoai_complete_text(text: str, **keywords: Unpack[ChatText]) -> Any:
     """Complete one text; returns the content string.
 
     With ``schema`` (a dict, ``JsonSchema``, pydantic model class or ``.json`` path) the
@@ -70,63 +61,21 @@ async def aoai_complete_text(
     >>> oai_complete_text("Say hi", key_name=None, base_url=url)  # doctest: +SKIP
     'Hi!'
     """
-    return await run_one(OpenAIChat, locals())
+    return await run_one(OpenAIChat, text, keywords)
 
 
-async def aoai_complete_batch(
-    texts: Sequence[str],
-    *,
-    model: str = OpenAIChat.default_model,
-    system_prompt: str | None = None,
-    schema: Any = None,
-    temperature: float | None = 0,
-    max_tokens: int = 500,
-    key_name: str | None = CHAT.key_name,
-    endpoint_url: str = CHAT_URL,
-    base_url: str | None = None,
-    concurrent_requests: int | str = 5,
-    max_retries: int = 5,
-    timeout: float = CHAT.timeout,
-    progress: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
-) -> pd.DataFrame:
+@takes(OpenAIChat, ChatBatch)
+async def aoai_complete_batch(texts: Sequence[str], **keywords: Unpack[ChatBatch]) -> pd.DataFrame:
     """Complete a list of texts; returns a pandas DataFrame in input order.
 
     Columns: ``text``, then those of :func:`oai_complete_df`. Nothing is written to disk.
     """
-    return await run_many(OpenAIChat, locals())
+    return await run_many(OpenAIChat, texts, keywords)
 
 
+@takes(OpenAIChat, ChatTable)
 async def aoai_complete_df(
-    df: Any,
-    *,
-    text_var: str,
-    id_var: str,
-    model: str = OpenAIChat.default_model,
-    system_prompt: str | None = None,
-    schema: Any = None,
-    temperature: float | None = 0,
-    max_tokens: int = 500,
-    key_name: str | None = CHAT.key_name,
-    endpoint_url: str = CHAT_URL,
-    base_url: str | None = None,
-    output_dir: str | Path | None = "auto",
-    chunk_size: int = CHAT.chunk_size,
-    concurrent_requests: int | str = 5,
-    max_retries: int = 5,
-    timeout: float = CHAT.timeout,
-    progress: bool = True,
-    overwrite: bool = False,
-    retry_failed: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    df: Any, *, text_var: str, id_var: str, **keywords: Unpack[ChatTable]
 ) -> Any:
     """Complete every row of a table, one request per row; the same frame type comes back.
 
@@ -143,87 +92,34 @@ async def aoai_complete_df(
 
     >>> oai_complete_df(df, text_var="review", id_var="id", schema=Review)  # doctest: +SKIP
     """
-    return await run_whole(OpenAIChat, locals())
+    return await run_whole(OpenAIChat, df, text_var, id_var, keywords)
 
 
-async def aoai_embed_text(
-    text: str,
-    *,
-    model: str = "text-embedding-3-small",
-    dimensions: int | None = None,
-    key_name: str | None = EMBED.key_name,
-    endpoint_url: str = EMBEDDINGS_URL,
-    base_url: str | None = None,
-    encoding_format: str = "base64",
-    max_retries: int = 5,
-    timeout: float = EMBED.timeout,
-    backoff: Backoff | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
-) -> np.ndarray:
+@takes(OpenAIEmbed, OpenAIEmbedText)
+async def aoai_embed_text(text: str, **keywords: Unpack[OpenAIEmbedText]) -> np.ndarray:
     """Embed one text; returns its vector (float32 numpy array).
 
     Raises the :class:`~endpointr.errors.RequestError` subclass of the last attempt when
     the request fails after ``max_retries`` attempts.
     """
-    return await run_one(OpenAIEmbed, locals())
+    return await run_one(OpenAIEmbed, text, keywords)
 
 
+@takes(OpenAIEmbed, OpenAIEmbedBatch)
 async def aoai_embed_batch(
-    texts: Sequence[str],
-    *,
-    model: str = "text-embedding-3-small",
-    dimensions: int | None = None,
-    key_name: str | None = EMBED.key_name,
-    endpoint_url: str = EMBEDDINGS_URL,
-    base_url: str | None = None,
-    encoding_format: str = "base64",
-    batch_size: int = EMBED.batch_size,
-    concurrent_requests: int | str = 5,
-    max_retries: int = 5,
-    timeout: float = EMBED.timeout,
-    progress: bool = False,
-    wide: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    texts: Sequence[str], **keywords: Unpack[OpenAIEmbedBatch]
 ) -> pd.DataFrame:
     """Embed a list of texts; returns a pandas DataFrame in input order.
 
     Columns: ``text``, ``embedding`` (``V1..Vn`` with ``wide=True``), ``.error``,
     ``.error_msg``, ``.status``, ``.attempts``. Nothing is written to disk.
     """
-    return await run_many(OpenAIEmbed, locals())
+    return await run_many(OpenAIEmbed, texts, keywords)
 
 
+@takes(OpenAIEmbed, OpenAIEmbedTable)
 async def aoai_embed_df(
-    df: Any,
-    *,
-    text_var: str,
-    id_var: str,
-    model: str = "text-embedding-3-small",
-    dimensions: int | None = None,
-    key_name: str | None = EMBED.key_name,
-    endpoint_url: str = EMBEDDINGS_URL,
-    base_url: str | None = None,
-    encoding_format: str = "base64",
-    batch_size: int = EMBED.batch_size,
-    concurrent_requests: int | str = 5,
-    output_dir: str | Path | None = "auto",
-    chunk_size: int = EMBED.chunk_size,
-    max_retries: int = 5,
-    timeout: float = EMBED.timeout,
-    progress: bool = True,
-    wide: bool = False,
-    overwrite: bool = False,
-    retry_failed: bool = False,
-    backoff: Backoff | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    verify: bool = True,
-    ca_bundle: str | None = None,
+    df: Any, *, text_var: str, id_var: str, **keywords: Unpack[OpenAIEmbedTable]
 ) -> Any:
     """Embed every row of a table, ``batch_size`` rows per request; same frame type back.
 
@@ -234,7 +130,7 @@ async def aoai_embed_df(
 
     >>> oai_embed_df(df, text_var="text", id_var="id", dimensions=256)  # doctest: +SKIP
     """
-    return await run_whole(OpenAIEmbed, locals())
+    return await run_whole(OpenAIEmbed, df, text_var, id_var, keywords)
 
 
 oai_complete_text = synced(aoai_complete_text)

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from ..api._run import run_whole
 from ..api.hf import hf_embed_df
+from ..engine.calls import run_whole
 from ..engine.sync import run_sync
 from ..errors import CheckpointError
 from ..io.manifest import MANIFEST
@@ -85,9 +85,11 @@ def register(sub: Any) -> None:
 def _run_table(args: argparse.Namespace) -> int:
     """Run the file through the chosen endpoint; results stay on disk, none collected."""
     cls = args.endpoints[args.provider]
-    call = {"df": Path(args.input), "text_var": args.text_var, "id_var": args.id_var}
-    call.update(given_keywords(args, cls))
-    outcome = run_sync(run_whole(cls, call, collect=False, command=args.argv))
+    given = given_keywords(args, cls)
+    table = run_whole(
+        cls, Path(args.input), args.text_var, args.id_var, given, collect=False, command=args.argv
+    )
+    outcome = run_sync(table)
     print(f"results: {outcome.output_dir}", file=sys.stderr)
     return 0
 

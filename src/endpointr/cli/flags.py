@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ..api._run import endpoint_keywords
+from ..engine.calls import endpoint_keywords
 from ..engine.options import Backoff, RunOptions
 from ..errors import ConfigError
 from ..providers.base import Endpoint

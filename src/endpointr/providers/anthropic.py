@@ -46,10 +46,10 @@ class AnthropicMessages(ChatEndpoint):
     """
 
     name: ClassVar[str] = "anthropic.messages"
-    defaults: ClassVar[Defaults] = Defaults("ANTHROPIC_API_KEY", timeout=60, chunk_size=1000)
+    defaults: ClassVar[Defaults] = Defaults(
+        "ANTHROPIC_API_KEY", timeout=60, chunk_size=1000, model="claude-haiku-4-5", url=MESSAGES_URL
+    )
     route: ClassVar[str] = "/v1/messages"
-    default_url: ClassVar[str] = MESSAGES_URL
-    default_model: ClassVar[str] = "claude-haiku-4-5"
     max_temperature: ClassVar[float] = 1
     stop_name: ClassVar[str] = "stop_reason"
     usage_names: ClassVar[tuple[str, ...]] = _USAGE

@@ -40,13 +40,16 @@ _RETRYABLE_4XX = {408: ServerError, 429: RateLimitError}
 @dataclass(frozen=True, slots=True)
 class Defaults:
     """What an endpoint starts from when the caller says nothing: the run options it
-    suits (``batch_size``, ``timeout`` in seconds per attempt, ``chunk_size``) and the
-    environment variable its key is read from (``None``: no key)."""
+    suits (``batch_size``, ``timeout`` in seconds per attempt, ``chunk_size``), the
+    environment variable its key is read from (``None``: no key), its model and its URL
+    (``None``: the caller must give ``endpoint_url``)."""
 
     key_name: str | None
     batch_size: int = 1
     timeout: float = 30.0
     chunk_size: int = 5000
+    model: str | None = None
+    url: str | None = None
 
     @property
     def batchable(self) -> bool:

@@ -43,16 +43,14 @@ CHAT_OPTION_HELP: Mapping[str, str] = {
 class ChatEndpoint(Endpoint):
     """Completions, one row per request, optionally validated against a JSON schema.
 
-    Subclasses set ``route`` (the path below a base URL), ``default_url``,
-    ``default_model``, ``max_temperature``, ``stop_name`` and ``usage_names``. Raises
+    Subclasses set ``defaults`` (with the model and URL), ``route`` (the path below a base
+    URL), ``max_temperature``, ``stop_name`` and ``usage_names``. Raises
     :class:`~endpointr.errors.ConfigError` for a setting out of range.
     """
 
     command: ClassVar[str] = "complete"
     option_help: ClassVar[Mapping[str, str]] = CHAT_OPTION_HELP
     route: ClassVar[str]
-    default_url: ClassVar[str]
-    default_model: ClassVar[str]
     max_temperature: ClassVar[float]
     stop_name: ClassVar[str]
     usage_names: ClassVar[tuple[str, ...]]
@@ -89,12 +87,11 @@ class ChatEndpoint(Endpoint):
         endpoint_url: str | None = None,
         base_url: str | None = None,
     ) -> Self:
-        url = resolve_url(
-            endpoint_url or cls.default_url, base_url, default=cls.default_url, path=cls.route
-        )
+        default = str(cls.defaults.url)
+        url = resolve_url(endpoint_url or default, base_url, default=default, path=cls.route)
         return cls(
             url,
-            cls.default_model if model is None else model,
+            str(cls.defaults.model) if model is None else model,
             system_prompt,
             temperature,
             max_tokens,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import orjson
@@ -20,11 +21,13 @@ __all__ = [
     "HFEmbed",
     "fixed_size_embeddings",
     "fixed_size_vectors",
+    "info_url",
     "split_parameters",
     "vectors_to_arrow",
 ]
 
 _JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+_ROUTES = ("/embed", "/predict", "/classify", "/rerank", "/info")
 # TEI reads these at the top level of the body; anything else goes under "parameters".
 _TEI_TOP_LEVEL = frozenset(
     {"truncate", "normalize", "truncation_direction", "prompt_name", "dimensions", "raw_scores"}
@@ -36,6 +39,22 @@ def split_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     top = {k: v for k, v in parameters.items() if k in _TEI_TOP_LEVEL}
     rest = {k: v for k, v in parameters.items() if k not in _TEI_TOP_LEVEL}
     return top, rest
+
+
+def info_url(endpoint_url: str) -> str:
+    """``GET /info`` of the server behind ``endpoint_url``: a trailing ``/embed``,
+    ``/predict``, ``/classify`` or ``/rerank`` is dropped (same scheme, host and query).
+
+    >>> info_url("https://host/x/predict?a=1")
+    'https://host/x/info?a=1'
+    """
+    parts = urlsplit(endpoint_url)
+    path = parts.path.rstrip("/")
+    for route in _ROUTES:
+        if path.endswith(route):
+            path = path[: -len(route)]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path + "/info", parts.query, ""))
 
 
 @dataclass

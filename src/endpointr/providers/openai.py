@@ -41,10 +41,10 @@ class OpenAIChat(ChatEndpoint):
     """
 
     name: ClassVar[str] = "openai.chat"
-    defaults: ClassVar[Defaults] = Defaults("OPENAI_API_KEY", timeout=30, chunk_size=1000)
+    defaults: ClassVar[Defaults] = Defaults(
+        "OPENAI_API_KEY", timeout=30, chunk_size=1000, model="gpt-4.1-nano", url=CHAT_URL
+    )
     route: ClassVar[str] = "/chat/completions"
-    default_url: ClassVar[str] = CHAT_URL
-    default_model: ClassVar[str] = "gpt-4.1-nano"
     max_temperature: ClassVar[float] = 2
     stop_name: ClassVar[str] = "finish_reason"
     usage_names: ClassVar[tuple[str, ...]] = _USAGE
@@ -105,7 +105,13 @@ class OpenAIEmbed(Endpoint):
 
     name: ClassVar[str] = "openai.embed"
     command: ClassVar[str] = "embed"
-    defaults: ClassVar[Defaults] = Defaults("OPENAI_API_KEY", batch_size=100, timeout=20)
+    defaults: ClassVar[Defaults] = Defaults(
+        "OPENAI_API_KEY",
+        batch_size=100,
+        timeout=20,
+        model="text-embedding-3-small",
+        url=EMBEDDINGS_URL,
+    )
     option_help: ClassVar[Mapping[str, str]] = {
         "model": "the embedding model",
         "dimensions": "vector size to ask for",
@@ -122,7 +128,7 @@ class OpenAIEmbed(Endpoint):
     def create(
         cls,
         *,
-        model: str = "text-embedding-3-small",
+        model: str | None = None,
         dimensions: int | None = None,
         encoding_format: str = "base64",
         endpoint_url: str | None = None,
@@ -131,7 +137,9 @@ class OpenAIEmbed(Endpoint):
         url = resolve_url(
             endpoint_url or EMBEDDINGS_URL, base_url, default=EMBEDDINGS_URL, path="/embeddings"
         )
-        return cls(url, model, dimensions, encoding_format)
+        return cls(
+            url, str(cls.defaults.model) if model is None else model, dimensions, encoding_format
+        )
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():

@@ -40,6 +40,4 @@ def endpoint_class(name: str) -> type[Endpoint]:
 
 def for_command(command: str) -> dict[str, type[Endpoint]]:
     """The endpoints a CLI command runs, by provider, the first one the default."""
-    return {
-        cls.name.split(".", 1)[0]: cls for cls in ENDPOINTS.values() if cls.command == command
-    }
+    return {cls.name.split(".", 1)[0]: cls for cls in ENDPOINTS.values() if cls.command == command}

@@ -1,9 +1,10 @@
-"""The three runners under every public function: one text, a list of texts, a table.
+"""The three runners under every public function and the CLI: one text, a list of
+texts, a table.
 
-A public function hands its arguments over as they came (``locals()``): the frame
-keywords (``df``/``texts``/``text``, ``text_var``, ``id_var``, ``wide``), the run options
-(the fields of :class:`~endpointr.engine.options.RunOptions`) and the endpoint's own
-keywords (those of its ``create``). Every check runs before the first request.
+Each takes an endpoint class and the keywords as the caller gave them: the run options
+(the fields of :class:`~endpointr.engine.options.RunOptions`), the endpoint's own
+keywords (those of its ``create``) and ``wide``. Every check runs before the first
+request; the endpoint's defaults fill in what was not given.
 """
 
 from __future__ import annotations
@@ -16,18 +17,34 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ..engine.options import RUN_OPTION_NAMES, RunOptions
-from ..engine.run import Outcome, run_rows, run_table
-from ..errors import ConfigError, InputError, RequestError, TransportError
+from ..errors import ConfigError, InputError, TransportError
 from ..io.frames import to_frame, widen_vectors
 from ..io.readers import Source, open_source
 from ..providers.base import Endpoint, classify_status
 from ..types import Result
-from .hf_utils import fit_batch_size, probe_info
+from .options import RUN_OPTION_NAMES, RunOptions
+from .probe import fit_batch_size, probe_info
+from .run import Outcome, run_rows, run_table
 
-__all__ = ["endpoint_keywords", "run_many", "run_one", "run_options", "run_whole"]
+__all__ = [
+    "SHOWN",
+    "endpoint_keywords",
+    "run_many",
+    "run_one",
+    "run_options",
+    "run_whole",
+]
 
-FRAME_KEYWORDS = frozenset({"df", "texts", "text", "text_var", "id_var", "wide"})
+SHOWN = ("wide",)
+
+
+ONE: dict[str, Any] = {
+    "batch_size": 1,
+    "concurrent_requests": 1,
+    "output_dir": None,
+    "progress": False,
+}
+MANY: dict[str, Any] = {"progress": False}
 
 
 def endpoint_keywords(cls: type[Endpoint]) -> dict[str, inspect.Parameter]:
@@ -48,7 +65,7 @@ def run_options(cls: type[Endpoint], given: Mapping[str, Any]) -> RunOptions:
 
 
 def _endpoint(cls: type[Endpoint], call: Mapping[str, Any]) -> Endpoint:
-    own = {k: v for k, v in call.items() if k not in RUN_OPTION_NAMES | FRAME_KEYWORDS}
+    own = {k: v for k, v in call.items() if k not in RUN_OPTION_NAMES and k not in SHOWN}
     takes = endpoint_keywords(cls)
     unknown = sorted(set(own) - set(takes))
     if unknown:
@@ -79,18 +96,21 @@ async def _fitted(endpoint: Endpoint, options: RunOptions) -> tuple[Endpoint, Ru
 
 async def run_whole(
     cls: type[Endpoint],
+    df: Any,
+    text_var: str,
+    id_var: str,
     call: Mapping[str, Any],
     *,
     collect: bool = True,
     command: Sequence[str] | None = None,
 ) -> Any:
-    """Run a frame or file (``call["df"]``); the same frame type comes back.
+    """Run a frame or file; the same frame type comes back.
 
     Without ``collect`` the results stay on disk and the :class:`Outcome` comes back.
     """
     endpoint = _endpoint(cls, call)
     options = run_options(cls, call)
-    source = open_source(call["df"], text_var=call["text_var"], id_var=call["id_var"])
+    source = open_source(df, text_var=text_var, id_var=id_var)
     endpoint, options = await _fitted(endpoint.for_columns((source.id_var,)), options)
     outcome: Outcome = await run_table(source, endpoint, options, collect=collect, command=command)
     if not collect:
@@ -100,17 +120,18 @@ async def run_whole(
     return to_frame(table, source.kind)
 
 
-async def run_many(cls: type[Endpoint], call: Mapping[str, Any]) -> pd.DataFrame:
-    """Run a list of texts (``call["texts"]``); a pandas frame led by ``text`` comes back,
-    in input order. Nothing is written to disk."""
-    texts = call["texts"]
+async def run_many(
+    cls: type[Endpoint], texts: Sequence[str], call: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Run a list of texts; a pandas frame led by ``text`` comes back, in input order.
+    Nothing is written to disk."""
     if isinstance(texts, str | bytes) or not isinstance(texts, Sequence):
         raise InputError("texts must be a list of strings (for one text use the *_text function)")
     texts = list(texts)
     if not texts:
         raise InputError("texts is empty; nothing to do")
     endpoint = _endpoint(cls, call).for_columns(("text",))
-    options = run_options(cls, {**call, "output_dir": None})
+    options = run_options(cls, {**MANY, **call, "output_dir": None})
     ids = pa.array(range(len(texts)), pa.int64())
     source = Source("pandas", ids, "__id", "text", lambda: iter(enumerate(texts)))
     endpoint, options = await _fitted(endpoint, options)
@@ -121,18 +142,16 @@ async def run_many(cls: type[Endpoint], call: Mapping[str, Any]) -> pd.DataFrame
     return (widen_vectors(table) if call.get("wide") else table).to_pandas()
 
 
-async def run_one(cls: type[Endpoint], call: Mapping[str, Any]) -> Any:
-    """The value for one text (``call["text"]``); a failure raises the error it stands for
-    (the error class of the last attempt: :class:`ResponseFormatError`,
-    :class:`CertificateError`, :class:`RateLimitError`, ...)."""
-    text = call["text"]
+async def run_one(cls: type[Endpoint], text: str, call: Mapping[str, Any]) -> Any:
+    """The value for one text; a failure raises the error it stands for (the error class
+    of the last attempt: :class:`ResponseFormatError`, :class:`CertificateError`,
+    :class:`RateLimitError`, ...)."""
     if not isinstance(text, str):
         raise InputError(f"text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise InputError("text is empty; give a non-empty string")
     endpoint = _endpoint(cls, call)
-    once = {"batch_size": 1, "concurrent_requests": 1, "output_dir": None, "progress": False}
-    options = run_options(cls, {**call, **once})
+    options = run_options(cls, {**call, **ONE})
     (result,) = await run_rows([(0, text)], endpoint, options)
     if result.error:
         raise _cause(result)
@@ -140,7 +159,7 @@ async def run_one(cls: type[Endpoint], call: Mapping[str, Any]) -> Any:
 
 
 def _cause(result: Result) -> Exception:
-    if isinstance(result.cause, RequestError | Exception):
+    if result.cause is not None:
         return result.cause
     message = result.error_msg or "request failed"
     if result.status is None:

@@ -1,0 +1,87 @@
+"""How a public function shows and checks its keywords: :func:`takes`."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Coroutine
+from dataclasses import MISSING, fields
+from typing import Any, TypeVar
+
+from ..engine.calls import SHOWN, endpoint_keywords
+from ..engine.options import RunOptions
+from ..errors import ConfigError
+from ..providers.base import Endpoint
+
+__all__ = ["takes"]
+
+F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
+
+
+def takes(cls: type[Endpoint], keywords: type) -> Callable[[F], F]:
+    """Give the decorated public function the keywords of the TypedDict ``keywords``.
+
+    Its signature (``help()``, ``inspect.signature``) lists each of them with the
+    default ``cls`` gives it; a keyword it does not take is a :class:`ConfigError` that
+    names the closest one it does.
+    """
+
+    def decorate(afunc: F) -> F:
+        explicit = [
+            p
+            for p in inspect.signature(afunc, eval_str=True).parameters.values()
+            if p.kind != p.VAR_KEYWORD
+        ]
+        hints = typing.get_type_hints(keywords)
+        order = [*endpoint_keywords(cls), *(f.name for f in fields(RunOptions)), *SHOWN]
+        names = sorted(hints, key=order.index)
+        table = "output_dir" in hints
+        shown = [
+            inspect.Parameter(
+                n,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=_shown_default(cls, n, table),
+                annotation=hints[n],
+            )
+            for n in names
+        ]
+        allowed = {p.name for p in explicit} | set(names)
+
+        @functools.wraps(afunc)
+        async def checked(*args: Any, **kw: Any) -> Any:
+            for name in kw:
+                if name not in allowed:
+                    raise _unknown(afunc.__name__.removeprefix("a"), name, allowed)
+            return await afunc(*args, **kw)
+
+        whole = inspect.signature(afunc, eval_str=True).replace(parameters=[*explicit, *shown])
+        setattr(checked, "__signature__", whole)  # noqa: B010 (mypy knows no __signature__)
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
+def _shown_default(cls: type[Endpoint], name: str, table: bool) -> Any:
+    own = endpoint_keywords(cls)
+    if name == "endpoint_url" and cls.defaults.url is not None:
+        return cls.defaults.url
+    if name in ("model", "key_name", "batch_size", "timeout", "chunk_size"):
+        value = getattr(cls.defaults, name)
+        if value is not None or name == "key_name":
+            return value
+    if name in own:
+        return own[name].default
+    if name == "progress":
+        return table
+    if name in SHOWN:
+        return False
+    field = next(f for f in fields(RunOptions) if f.name == name)
+    return None if field.default is MISSING else field.default
+
+
+def _unknown(function: str, name: str, allowed: set[str]) -> ConfigError:
+    close = difflib.get_close_matches(name, sorted(allowed), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"{function}() takes no keyword {name!r}{hint}")
