@@ -228,3 +228,9 @@ def test_a_url_with_credentials_and_a_key_gives_error_rows_not_a_crash(
     assert out[".error"].all()
     for message in out[".error_msg"]:
         assert message.startswith("cannot send the request") and "URLSECRET" not in message
+
+
+def test_one_text_raises_certificate_error_for_a_bad_certificate(tls_server: Any) -> None:
+    url, _ = tls_server
+    with pytest.raises(er.CertificateError, match="certificate"):
+        er.hf_embed_text("hello", endpoint_url=url + "/embed", key_name=None)
