@@ -111,14 +111,9 @@ def _retry_failed(args: argparse.Namespace) -> int:
 
 
 def _fake_server(args: argparse.Namespace) -> int:
-    from ..testing.server import serve_forever, settings_from_args
+    from ..testing.server import serve_from_args
 
-    try:
-        serve_forever(args.port, args.host, **settings_from_args(args))
-    except (ValueError, OSError) as exc:
-        print(f"endpointr fake-server: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return serve_from_args(args)
 
 
 _WORDS = ("fast", "rows", "endpoint", "vector", "table", "stream", "retry", "chunk", "model")

@@ -30,6 +30,7 @@ __all__ = [
     "add_arguments",
     "main",
     "serve_forever",
+    "serve_from_args",
     "settings_from_args",
 ]
 
@@ -235,7 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="endpointr fake-server", description="Deterministic fake HF/OpenAI/Anthropic server."
     )
     add_arguments(parser)
-    args = parser.parse_args(argv)
+    return serve_from_args(parser.parse_args(argv))
+
+
+def serve_from_args(args: argparse.Namespace) -> int:
+    """Serve with parsed :func:`add_arguments` flags until stopped; 2 when it cannot start."""
     try:
         serve_forever(args.port, args.host, **settings_from_args(args))
     except (ValueError, OSError) as exc:
