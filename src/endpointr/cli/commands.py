@@ -105,7 +105,11 @@ def _retry_failed(args: argparse.Namespace) -> int:
             f"{args.output_dir} was not made by the endpointr command line; call the same "
             "function again with retry_failed=True"
         )
-    argv = [a for a in command if a not in ("--overwrite", "--retry-failed")]
+    argv, skip = [], False
+    for word in command:  # the earlier run's own --output-dir gives way to this one
+        if not skip and word not in ("--overwrite", "--retry-failed", "--output-dir"):
+            argv.append(word)
+        skip = word == "--output-dir"
     argv += ["--output-dir", str(args.output_dir), "--retry-failed"]
     return int(args.rerun(argv))
 
