@@ -30,9 +30,7 @@ def takes(cls: type[Endpoint], keywords: type) -> Callable[[F], F]:
 
     def decorate(afunc: F) -> F:
         explicit = [
-            p
-            for p in inspect.signature(afunc, eval_str=True).parameters.values()
-            if p.kind != p.VAR_KEYWORD
+            p for p in inspect.signature(afunc).parameters.values() if p.kind != p.VAR_KEYWORD
         ]
         hints = typing.get_type_hints(keywords)
         order = [*endpoint_keywords(cls), *(f.name for f in fields(RunOptions)), *SHOWN]
@@ -56,7 +54,7 @@ def takes(cls: type[Endpoint], keywords: type) -> Callable[[F], F]:
                     raise _unknown(afunc.__name__.removeprefix("a"), name, allowed)
             return await afunc(*args, **kw)
 
-        whole = inspect.signature(afunc, eval_str=True).replace(parameters=[*explicit, *shown])
+        whole = inspect.signature(afunc).replace(parameters=[*explicit, *shown])
         setattr(checked, "__signature__", whole)  # noqa: B010 (mypy knows no __signature__)
         return checked  # type: ignore[return-value]
 

@@ -10,15 +10,16 @@ options are those of :class:`~endpointr.RunOptions`; their defaults are the endp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Unpack
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ..engine.calls import run_many, run_one, run_whole
 from ..engine.sync import synced
 from ..providers.anthropic import AnthropicMessages
 from ._keywords import ChatBatch, ChatTable, ChatText
 from ._signature import takes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "aant_complete_batch",

@@ -9,10 +9,9 @@ are those of :class:`~endpointr.RunOptions`; their defaults are the endpoint's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
-import pandas as pd
 
 from ..engine.calls import run_many, run_one, run_whole
 from ..engine.sync import synced
@@ -20,6 +19,9 @@ from ..providers.hf import HFEmbed
 from ..providers.hf_classify import HFClassify
 from ._keywords import ClassifyBatch, ClassifyTable, ClassifyText, EmbedBatch, EmbedTable, EmbedText
 from ._signature import takes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ahf_classify_batch",

@@ -10,10 +10,9 @@ of :class:`~endpointr.RunOptions`; their defaults are the endpoint's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import numpy as np
-import pandas as pd
 
 from ..engine.calls import run_many, run_one, run_whole
 from ..engine.sync import synced
@@ -27,6 +26,9 @@ from ._keywords import (
     OpenAIEmbedText,
 )
 from ._signature import takes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "aoai_complete_batch",

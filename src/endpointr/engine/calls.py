@@ -12,9 +12,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 
 from ..errors import ConfigError, InputError, TransportError
@@ -25,6 +24,9 @@ from ..types import Result
 from .options import RUN_OPTION_NAMES, RunOptions
 from .probe import fit_batch_size, probe_info
 from .run import Outcome, run_rows, run_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "SHOWN",
