@@ -37,6 +37,7 @@ __all__ = [
     "run_whole",
 ]
 
+# keywords that shape the frame handed back, not the requests
 SHOWN = ("wide",)
 
 
