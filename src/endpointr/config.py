@@ -104,6 +104,15 @@ def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return value
 
 
+def check_int_or_auto(value: Any, name: str) -> int | str:
+    """``value`` if it is ``"auto"`` or an integer >= 1, else a :class:`ConfigError`."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer >= 1 or 'auto', got {value!r}")
+    return check_int(value, name)
+
+
 def check_seconds(value: Any, name: str) -> float:
     """``value`` as a positive, finite number of seconds, else a :class:`ConfigError`."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:

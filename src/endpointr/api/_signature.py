@@ -7,10 +7,10 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable, Coroutine
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from typing import Any, TypeVar
 
-from ..engine.calls import SHOWN, endpoint_keywords
+from ..engine.calls import MANY, SHOWN, declared_defaults, endpoint_keywords
 from ..engine.options import RunOptions
 from ..errors import ConfigError
 from ..providers.base import Endpoint
@@ -18,6 +18,8 @@ from ..providers.base import Endpoint
 __all__ = ["takes"]
 
 F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
+# the endpoint keywords whose None stands for the model or URL the endpoint declares
+_FILLED = {"model": "model", "endpoint_url": "url"}
 
 
 def takes(cls: type[Endpoint], keywords: type) -> Callable[[F], F]:
@@ -63,20 +65,15 @@ def takes(cls: type[Endpoint], keywords: type) -> Callable[[F], F]:
 
 def _shown_default(cls: type[Endpoint], name: str, table: bool) -> Any:
     own = endpoint_keywords(cls)
-    if name == "endpoint_url" and cls.defaults.url is not None:
-        return cls.defaults.url
-    if name in ("model", "key_name", "batch_size", "timeout", "chunk_size"):
-        value = getattr(cls.defaults, name)
-        if value is not None or name == "key_name":
-            return value
     if name in own:
+        declared = getattr(cls.defaults, _FILLED.get(name, ""), None)
+        if own[name].default is None and declared is not None:
+            return declared
         return own[name].default
-    if name == "progress":
-        return table
     if name in SHOWN:
         return False
-    field = next(f for f in fields(RunOptions) if f.name == name)
-    return None if field.default is MISSING else field.default
+    run = {f.name: f.default for f in fields(RunOptions)}
+    return {**run, **declared_defaults(cls), **({} if table else MANY)}[name]
 
 
 def _unknown(function: str, name: str, allowed: set[str]) -> ConfigError:

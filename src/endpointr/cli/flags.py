@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from ..engine.calls import endpoint_keywords
-from ..engine.options import Backoff, RunOptions
+from ..engine.calls import DECLARED, endpoint_keywords
+from ..engine.options import RUN_OPTION_NAMES, Backoff, RunOptions
 from ..errors import ConfigError
 from ..providers.base import Endpoint
 
@@ -28,7 +28,6 @@ _NEGATED: dict[str, tuple[str, str]] = {
     "verify": ("--insecure", "do not verify TLS certificates"),
 }
 _UNSET = argparse.SUPPRESS  # a flag left out passes no keyword: the endpoint's default holds
-_DEFAULTED = ("batch_size", "timeout", "chunk_size", "key_name")
 
 
 def int_or_auto(value: str) -> int | str:
@@ -102,7 +101,7 @@ def add_run_flags(p: argparse.ArgumentParser, endpoints: Mapping[str, type[Endpo
     )
     for f in fields(RunOptions):
         text = f.metadata["help"]
-        if f.name in _DEFAULTED:
+        if f.name in DECLARED:
             text += _defaults_note(endpoints, f.name)
         elif f.default is not None and not isinstance(f.default, bool):
             text += f" (default {f.default})"
@@ -152,8 +151,7 @@ def given_keywords(args: argparse.Namespace, cls: type[Endpoint]) -> dict[str, A
     required one left out.
     """
     own = endpoint_keywords(cls)
-    run = {f.name for f in fields(RunOptions)}
-    given = {k: v for k, v in vars(args).items() if k in run}
+    given = {k: v for k, v in vars(args).items() if k in RUN_OPTION_NAMES}
     for name in (k for k in args.endpoint_flags if hasattr(args, k)):
         if name not in own:
             raise ConfigError(f"{_flag(name)} is not an option of --provider {args.provider}")

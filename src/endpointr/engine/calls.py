@@ -9,9 +9,10 @@ request; the endpoint's defaults fill in what was not given.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -19,7 +20,7 @@ import pyarrow as pa
 from ..errors import ConfigError, InputError, TransportError
 from ..io.frames import to_frame, widen_vectors
 from ..io.readers import Source, open_source
-from ..providers.base import Endpoint, classify_status
+from ..providers.base import Defaults, Endpoint, classify_status
 from ..types import Result
 from .options import RUN_OPTION_NAMES, RunOptions
 from .probe import fit_batch_size, probe_info
@@ -29,7 +30,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "DECLARED",
+    "MANY",
     "SHOWN",
+    "declared_defaults",
     "endpoint_keywords",
     "run_many",
     "run_one",
@@ -39,6 +43,8 @@ __all__ = [
 
 # keywords that shape the frame handed back, not the requests
 SHOWN = ("wide",)
+# the run options whose default each endpoint declares for itself
+DECLARED = tuple(f.name for f in fields(Defaults) if f.name in RUN_OPTION_NAMES)
 
 
 ONE: dict[str, Any] = {
@@ -50,21 +56,21 @@ ONE: dict[str, Any] = {
 MANY: dict[str, Any] = {"progress": False}
 
 
-def endpoint_keywords(cls: type[Endpoint]) -> dict[str, inspect.Parameter]:
+@functools.cache
+def endpoint_keywords(cls: type[Endpoint]) -> Mapping[str, inspect.Parameter]:
     """The endpoint's own keywords, from the signature of its ``create``."""
-    return dict(inspect.signature(cls.create).parameters)
+    return inspect.signature(cls.create).parameters
+
+
+def declared_defaults(cls: type[Endpoint]) -> dict[str, Any]:
+    """The run-option defaults ``cls`` declares (``batch_size``, ``timeout``, ...)."""
+    return {name: getattr(cls.defaults, name) for name in DECLARED}
 
 
 def run_options(cls: type[Endpoint], given: Mapping[str, Any]) -> RunOptions:
     """:class:`RunOptions` from ``given``, the endpoint's defaults filling the rest."""
-    d = cls.defaults
-    start = {
-        "batch_size": d.batch_size,
-        "timeout": d.timeout,
-        "chunk_size": d.chunk_size,
-        "key_name": d.key_name,
-    }
-    return RunOptions(**{**start, **{k: v for k, v in given.items() if k in RUN_OPTION_NAMES}})
+    chosen = {k: v for k, v in given.items() if k in RUN_OPTION_NAMES}
+    return RunOptions(**{**declared_defaults(cls), **chosen})
 
 
 def _endpoint(cls: type[Endpoint], call: Mapping[str, Any]) -> Endpoint:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
-from ..config import check_int, check_seconds
+from ..config import check_int, check_int_or_auto, check_seconds
 from ..errors import ConfigError
 from .limits import ConcurrencyLimit, RateLimiter
 from .retry import RetryPolicy
@@ -98,10 +97,8 @@ class RunOptions:
     )
 
     def __post_init__(self) -> None:
-        if self.batch_size != "auto":
-            _whole(self.batch_size, "batch_size")
-        if self.concurrent_requests != "auto":
-            _whole(self.concurrent_requests, "concurrent_requests")
+        check_int_or_auto(self.batch_size, "batch_size")
+        check_int_or_auto(self.concurrent_requests, "concurrent_requests")
         check_int(self.max_retries, "max_retries", minimum=0)
         check_seconds(self.timeout, "timeout")
         check_int(self.chunk_size, "chunk_size")
@@ -154,12 +151,6 @@ class RunOptions:
             tokens_per_minute=self.tokens_per_minute,
             now=now,
         )
-
-
-def _whole(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer >= 1 or 'auto', got {value!r}")
-    check_int(value, name)
 
 
 RUN_OPTION_NAMES = frozenset(f.name for f in fields(RunOptions))

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from ..config import check_int, redact_url, resolve_key
-from ..errors import ConfigError, RequestError, ResponseFormatError, TransportError
+from ..config import check_int_or_auto, redact_url, resolve_key
+from ..errors import RequestError, ResponseFormatError, TransportError
 from ..providers.base import classify_status, error_message, parse_retry_after
 from ..providers.hf import info_url
 from ..types import HttpRequest, HttpResponse
@@ -22,7 +22,6 @@ from .transport import Transport
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
-    "check_batch_size",
     "checked",
     "fit_batch_size",
     "get_request",
@@ -122,15 +121,6 @@ def _server_limit(info: Mapping[str, Any] | None) -> int | None:
     return limit
 
 
-def check_batch_size(batch_size: Any) -> int | str:
-    """``batch_size`` if it is ``"auto"`` or an integer >= 1, else :class:`ConfigError`."""
-    if batch_size == "auto":
-        return "auto"
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-        raise ConfigError(f"batch_size must be an integer >= 1 or 'auto', got {batch_size!r}")
-    return check_int(batch_size, "batch_size")
-
-
 def fit_batch_size(batch_size: int | str, info: Mapping[str, Any] | None) -> int:
     """The rows per request to use, given the server's ``/info`` (``None``: unknown).
 
@@ -138,7 +128,7 @@ def fit_batch_size(batch_size: int | str, info: Mapping[str, Any] | None) -> int
     takes that limit, or 8 when the server reports none. Each fallback and cap prints one
     line on stderr.
     """
-    size, limit = check_batch_size(batch_size), _server_limit(info)
+    size, limit = check_int_or_auto(batch_size, "batch_size"), _server_limit(info)
     if size == "auto":
         if limit is not None:
             return limit
@@ -168,7 +158,7 @@ async def resolve_batch_size(
     :class:`ConfigError` for a ``batch_size`` that is neither ``"auto"`` nor >= 1,
     before any request.
     """
-    check_batch_size(batch_size)
+    check_int_or_auto(batch_size, "batch_size")
     info = await probe_info(endpoint_url, key_name, verify=verify, ca_bundle=ca_bundle)
     return fit_batch_size(batch_size, info)
 

@@ -80,11 +80,6 @@ class Endpoint(ABC):
     def create(cls, *args: Any, **options: Any) -> Self:
         """The endpoint the public function's own keywords describe (see ``option_help``)."""
 
-    @property
-    def provider(self) -> str:
-        """The provider part of ``name``: ``hf``, ``openai``, ``anthropic``."""
-        return self.name.split(".", 1)[0]
-
     def for_columns(self, taken: Sequence[str]) -> Self:
         """This endpoint for output beside the columns ``taken`` (the id column);
         raises :class:`~endpointr.errors.ConfigError` when its own columns clash."""
