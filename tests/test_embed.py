@@ -83,10 +83,26 @@ def test_final_client_error_becomes_error_rows_with_the_servers_message(
 
 
 def test_retryable_errors_end_as_error_rows_after_max_retries(server: FakeServer) -> None:
-    server.script(*[Fault.status(503)] * 3)
+    server.script(*[Fault.status(502)] * 3)
     out = embed_df(server, frame(2), batch_size=2, max_retries=3)
-    assert out[".error"].all() and set(out[".status"]) == {503}
+    assert out[".error"].all() and set(out[".status"]) == {502}
     assert len(server.stats.requests) == 3
+
+
+def test_overload_spends_no_attempt(server: FakeServer) -> None:
+    server.script(*[Fault.status(503)] * 3, *[Fault.status(429, retry_after=0.01)] * 3)
+    out = embed_df(server, frame(2), batch_size=2, max_retries=1)
+    assert not out[".error"].any()
+    assert [r.status for r in server.stats.requests] == [503] * 3 + [429] * 3 + [200]
+    assert out[".attempts"].tolist() == [7, 7]
+
+
+def test_overload_past_its_budget_becomes_error_rows_that_say_so(server: FakeServer) -> None:
+    server.random_faults(rate=1.0, kinds=("503",))
+    out = embed_df(server, frame(2), batch_size=2, max_retries=1, overload_timeout=0.2)
+    assert out[".error"].all() and set(out[".status"]) == {503}
+    assert out[".error_msg"].str.startswith("still overloaded after").all()
+    assert len(server.stats.requests) >= 2  # more than max_retries=1 allows
 
 
 def test_null_empty_and_non_string_texts_are_error_rows_not_sent(server: FakeServer) -> None:

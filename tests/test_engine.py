@@ -13,7 +13,7 @@ from endpointr.engine.limits import ConcurrencyLimit, RateLimiter
 from endpointr.engine.retry import RetryPolicy
 from endpointr.errors import ClientError, RateLimitError, ServerError
 from endpointr.providers.base import classify_status, parse_retry_after
-from endpointr.testing import FakeServer
+from endpointr.testing import FakeServer, Fault
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
@@ -102,11 +102,30 @@ def test_auto_limit_grows_while_latency_holds_and_shrinks_on_overload() -> None:
     assert limit.value < 22
 
 
-def test_fixed_limit_never_moves() -> None:
-    limit = ConcurrencyLimit(5)
+def test_fixed_limit_is_a_ceiling_overload_lowers_and_good_answers_restore() -> None:
+    limit = ConcurrencyLimit(20)
     limit.on_overload()
-    limit.on_success(0.1)
-    assert limit.value == 5
+    assert limit.value == 14
+    limit.on_overload()  # at most once per window of answers
+    assert limit.value == 14
+    for _ in range(14 * 10):
+        limit.on_success(0.1)
+    assert limit.value == 20  # back to the number given, never above it
+    for _ in range(100):
+        limit.on_success(0.1)
+    assert limit.value == 20
+
+
+def test_overload_waits_spend_time_not_attempts() -> None:
+    from endpointr.errors import RateLimitError, ServerError
+
+    policy = RetryPolicy(max_attempts=2, base=1.0, cap=8.0, overload_timeout=60)
+    overloaded = RateLimitError("slow down", status=429)
+    assert policy.overload_delay(50, 59.0, overloaded, draw=0.0) == 4.0  # capped backoff
+    assert policy.overload_delay(1, 60.0, overloaded) is None
+    told = RateLimitError("slow down", status=429, retry_after=3.0)
+    assert policy.overload_delay(1, 0.0, told, draw=0.0) == 3.0
+    assert policy.delay(2, ServerError("x", status=502)) is None
 
 
 def test_auto_concurrency_settles_at_the_servers_capacity() -> None:
@@ -174,3 +193,46 @@ def test_a_waiting_retry_does_not_spin_the_loop(server: FakeServer) -> None:
     assert [r.status for r in server.stats.requests] == [429, 200, 200]
     # the retry is due while the only slot is busy for 0.6 s: waiting must not burn a core
     assert used < 0.3, used
+
+
+@pytest.mark.parametrize("concurrent", [8, 32])
+def test_too_many_requests_in_flight_slow_the_run_and_lose_no_row(concurrent: int) -> None:
+    df = pd.DataFrame({"id": range(400), "text": [f"t {i}" for i in range(400)]})
+    with FakeServer(latency=0.03, capacity=4, retry_after=0.02) as server:
+        out = er.hf_embed_df(
+            df,
+            text_var="text",
+            id_var="id",
+            endpoint_url=server.url + "/embed",
+            key_name=None,
+            output_dir=None,
+            progress=False,
+            batch_size=4,
+            concurrent_requests=concurrent,
+        )
+        statuses = [r.status for r in server.stats.requests]
+    assert not out[".error"].any(), out[out[".error"]][".error_msg"].unique()
+    assert statuses.count(200) == 100
+    # the run as a whole backs off: far fewer 429s than successes
+    assert statuses.count(429) < statuses.count(200)
+
+
+def test_retry_after_pauses_the_whole_run(server: FakeServer) -> None:
+    df = pd.DataFrame({"id": range(6), "text": [f"t {i}" for i in range(6)]})
+    server.configure(latency=0.05)
+    server.script(Fault.status(429, retry_after=0.4))
+    er.hf_embed_df(
+        df,
+        text_var="text",
+        id_var="id",
+        endpoint_url=server.url + "/embed",
+        key_name=None,
+        output_dir=None,
+        progress=False,
+        batch_size=1,
+        concurrent_requests=1,
+    )
+    requests = server.stats.requests
+    first_429 = next(r for r in requests if r.status == 429)
+    later = [r.t_start for r in requests if r.t_start > first_429.t_end]
+    assert later and min(later) - first_429.t_end >= 0.4

@@ -142,6 +142,11 @@ CASE_KINDS = [
 ]
 
 
+OVERLOAD = {429, 503, 529}  # "slower": these spend time, not attempts
+FINAL_KINDS = [p for p in CASE_KINDS if p.values[1].status not in OVERLOAD]
+OVERLOAD_KINDS = [p for p in CASE_KINDS if p.values[1].status in OVERLOAD]
+
+
 def random_kinds(case: Case) -> tuple[str, ...]:
     return tuple(k for k in RANDOM_KINDS if case.batchable or k != "wrong_count")
 
@@ -164,7 +169,7 @@ def test_a_retryable_fault_ends_in_success(
     assert sum(server.stats.texts_seen.values()) == 6 + faulted_rows
 
 
-@pytest.mark.parametrize(("case", "kind"), CASE_KINDS)
+@pytest.mark.parametrize(("case", "kind"), FINAL_KINDS)
 def test_a_final_fault_becomes_error_rows_with_status_and_message(
     case: Case, kind: Kind, server: FakeServer, tmp_path: Path
 ) -> None:
@@ -181,6 +186,28 @@ def test_a_final_fault_becomes_error_rows_with_status_and_message(
     for message in table.column(".error_msg").to_pylist():
         assert message and kind.says(case) in message, message
     assert out[".error"].all() and out["id"].tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(("case", "kind"), OVERLOAD_KINDS)
+def test_overload_spends_no_attempts_and_ends_only_past_its_budget(
+    case: Case, kind: Kind, server: FakeServer, tmp_path: Path
+) -> None:
+    server.script(*[kind.fault() for _ in range(8)])  # more than max_retries allows
+    out = run(
+        case, server, frame(4), tmp_path / "ok", batch_size=4, max_retries=2, overload_timeout=30
+    )
+    assert not out[".error"].any() and out["id"].tolist() == [0, 1, 2, 3]
+
+    server.reset()
+    server.script(*[kind.fault() for _ in range(2000)])
+    out = run(case, server, frame(4), tmp_path / "out", batch_size=4, max_retries=2)
+    table = assert_each_id_once(tmp_path / "out", list(range(4)))
+    assert all(table.column(".error").to_pylist())
+    assert set(table.column(".status").to_pylist()) == {kind.status}
+    assert min(table.column(".attempts").to_pylist()) > 2
+    for message in table.column(".error_msg").to_pylist():
+        assert message.startswith("still overloaded after"), message
+        assert kind.says(case) in message, message
 
 
 @pytest.mark.parametrize("code", [401, 403, 404])
@@ -245,7 +272,8 @@ def test_random_faults_to_exhaustion_are_error_rows_for_the_rows_at_fault(
     case: Case, server: FakeServer, tmp_path: Path
 ) -> None:
     n = 60
-    server.random_faults(rate=0.5, kinds=("500", "503", "malformed", "reset_before"), seed=3)
+    # faults that spend attempts (503 is overload: it spends time, see the test above)
+    server.random_faults(rate=0.5, kinds=("500", "502", "malformed", "reset_before"), seed=3)
     out = run(
         case, server, frame(n), tmp_path / "out", batch_size=3, concurrent_requests=4, max_retries=2
     )

@@ -149,9 +149,15 @@ def test_one_text_raises_response_format_error_for_malformed_answers(server: Fak
     assert server.stats.request_count == 3
 
 
-def test_one_text_raises_rate_limit_error_when_attempts_run_out(server: FakeServer) -> None:
-    server.script(*[Fault.status(429, retry_after=0.01) for _ in range(2)])
-    with pytest.raises(er.RateLimitError):
+def test_one_text_raises_rate_limit_error_past_the_overload_budget(server: FakeServer) -> None:
+    server.script(*[Fault.status(429, retry_after=0.01) for _ in range(100)])
+    with pytest.raises(er.RateLimitError, match="still overloaded after"):
         er.oai_embed_text(
-            "hello", base_url=server.url + "/v1", key_name=None, max_retries=2, backoff=FAST
+            "hello",
+            base_url=server.url + "/v1",
+            key_name=None,
+            max_retries=2,
+            backoff=FAST,
+            overload_timeout=0.1,
         )
+    assert server.stats.request_count > 2

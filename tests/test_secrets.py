@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import endpointr as er
-from cases import CASES, FAST, Case, case_ids
+from cases import CASES, FAST, QUICK_OVERLOAD, Case, case_ids
 from endpointr.cli import main as cli_main
 from endpointr.testing import FakeServer, Fault
 
@@ -210,7 +210,13 @@ def test_text_and_batch_functions_never_say_the_key(
     url = server.url + _route(name, function)
     first = ["some text", "more text"] if name.endswith("_batch") else "some text"
     evidence = capture(
-        lambda: function(first, endpoint_url=url, max_retries=attempts(failure), timeout=TIMEOUT),
+        lambda: function(
+            first,
+            endpoint_url=url,
+            max_retries=attempts(failure),
+            timeout=TIMEOUT,
+            overload_timeout=QUICK_OVERLOAD,
+        ),
         caplog,
         capfd,
     )
@@ -250,6 +256,7 @@ def test_the_cli_never_writes_or_says_the_key(
     argv = [head, str(data), *[a.format(url=server.url) for a in rest]]
     argv += ["--text-col", "text", "--id-col", "id", "--output-dir", str(out)]
     argv += ["--max-retries", str(attempts(failure)), "--timeout", str(TIMEOUT)]
+    argv += ["--overload-timeout", str(QUICK_OVERLOAD)]
     codes: list[int] = []
     evidence = capture(lambda: codes.append(cli_main(argv)), caplog, capfd)
     evidence.directory(out)

@@ -34,6 +34,7 @@ class TextOptions(TypedDict, total=False):
 
     key_name: str | None
     max_retries: int
+    overload_timeout: float
     timeout: float
     backoff: Backoff | None
     verify: bool

@@ -7,6 +7,7 @@ Both are read by the scheduler before every send, so they can change during a ru
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 __all__ = ["ConcurrencyLimit", "RateLimiter"]
@@ -16,12 +17,14 @@ __all__ = ["ConcurrencyLimit", "RateLimiter"]
 class ConcurrencyLimit:
     """The number of requests allowed in flight.
 
-    Fixed unless ``auto``. With ``auto`` it follows the endpoint: once per window of
+    A fixed limit is a ceiling: an overload answer multiplies it by ``backoff`` (once for
+    all requests sent before that decrease), and it climbs back by one per window of good
+    answers, never above the number given. With ``auto`` it follows the endpoint: once per window of
     ``value`` answers it doubles until the first sign of overload (slow start), then
     moves towards ``value * min(1, tolerance * best / recent) + 1``, where ``best`` is the
     fastest latency seen lately and ``recent`` the smoothed current one: while latency
     holds, the limit grows; when requests queue on the server, it shrinks. A rate-limit
-    or overload answer multiplies it by ``backoff`` at once (at most once per window).
+    or overload answer multiplies it by ``backoff`` at once, as for a fixed limit.
     It stays within ``[minimum, maximum]``.
     """
 
@@ -34,18 +37,22 @@ class ConcurrencyLimit:
     _best: float = field(default=0.0, repr=False)
     _recent: float = field(default=0.0, repr=False)
     _count: int = field(default=0, repr=False)
-    _cooldown: int = field(default=0, repr=False)
     _exact: float = field(default=0.0, repr=False)
     _slow_start: bool = field(default=True, repr=False)
+    _decreased_at: float = field(default=-math.inf, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.auto:
+            self.maximum = self.value
 
     def on_success(self, latency: float) -> None:
         """Record an answer that took ``latency`` seconds."""
         if not self.auto:
+            self._climb()
             return
         self._recent = latency if not self._recent else 0.8 * self._recent + 0.2 * latency
         self._best = latency if not self._best else min(self._best * 1.001, latency)
         self._count += 1
-        self._cooldown = max(0, self._cooldown - 1)
         if self._count >= self.value:
             self._count = 0
             gradient = min(1.0, self.tolerance * self._best / self._recent)
@@ -57,11 +64,21 @@ class ConcurrencyLimit:
             target = exact * gradient + 1.0
             self._set(target if target >= exact else 0.8 * exact + 0.2 * target)
 
-    def on_overload(self) -> None:
-        """Record a 429/529/503 answer: shrink the limit (once per window)."""
-        if not self.auto or self._cooldown:
+    def _climb(self) -> None:
+        """Additive increase of a fixed limit back towards its ceiling."""
+        if self.value >= self.maximum:
             return
-        self._cooldown = self.value
+        self._count += 1
+        if self._count >= self.value:
+            self._count = 0
+            self._set((self._exact or self.value) + 1.0)
+
+    def on_overload(self, sent_at: float = 0.0, now: float = 0.0) -> None:
+        """Record a 429/529/503 answer to a request sent at ``sent_at``: shrink the limit,
+        unless the request left before the last decrease (it saw the old limit)."""
+        if sent_at <= self._decreased_at:
+            return
+        self._decreased_at = now
         self._count = 0
         self._slow_start = False
         self._set((self._exact or self.value) * self.backoff)

@@ -63,7 +63,15 @@ class RunOptions:
         default=5, metadata={"help": "requests in flight at once, or 'auto'"}
     )
     max_retries: int = field(
-        default=5, metadata={"help": "attempts per request, the first included"}
+        default=5,
+        metadata={"help": "attempts per request, the first included (overload spends none)"},
+    )
+    overload_timeout: float = field(
+        default=600.0,
+        metadata={
+            "help": "seconds a request may keep waiting on an overloaded server (429, 503, "
+            "529) before its rows become error rows"
+        },
     )
     timeout: float = field(default=30.0, metadata={"help": "seconds per attempt"})
     chunk_size: int = field(default=5000, metadata={"help": "rows per output chunk file"})
@@ -101,6 +109,7 @@ class RunOptions:
         check_int_or_auto(self.concurrent_requests, "concurrent_requests")
         check_int(self.max_retries, "max_retries", minimum=0)
         check_seconds(self.timeout, "timeout")
+        check_seconds(self.overload_timeout, "overload_timeout")
         check_int(self.chunk_size, "chunk_size")
         for name in ("requests_per_minute", "tokens_per_minute"):
             value = getattr(self, name)
@@ -140,6 +149,7 @@ class RunOptions:
             cap=wait.cap,
             retry_after_jitter=wait.retry_after_jitter,
             max_retry_after=wait.max_retry_after,
+            overload_timeout=self.overload_timeout,
         )
 
     def rate_limiter(self, now: float) -> RateLimiter | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import TextIO
 
 from .runner import RunStats
@@ -30,10 +31,16 @@ def render(stats: RunStats) -> str:
         head = f"[{'#' * filled}{'.' * (_WIDTH - filled)}] {stats.done:,}/{stats.total:,} rows"
     else:
         head = f"{stats.done:,} rows"
-    return (
+    line = (
         f"{head} | {rate:,.0f} rows/s | {stats.failed:,} errors | {stats.retries:,} retries"
         f" | {stats.in_flight} in flight"
     )
+    if stats.limit and stats.limit != stats.in_flight:
+        line += f" (limit {stats.limit})"
+    wait = stats.paused_until - time.monotonic()
+    if wait > 0:
+        line += f" | waiting {wait:.1f} s: server overloaded"
+    return line
 
 
 class Progress:

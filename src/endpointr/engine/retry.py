@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 from ..errors import RequestError
 
-__all__ = ["RetryPolicy"]
+__all__ = ["OVERLOAD_STATUSES", "RetryPolicy", "is_overload"]
+
+# "slower", not "this row is bad": waiting on these spends time, not attempts
+OVERLOAD_STATUSES = frozenset({429, 503, 529})
+
+
+def is_overload(error: RequestError) -> bool:
+    """Whether ``error`` is the server saying "slower" (429, 503, 529)."""
+    return error.status in OVERLOAD_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +28,9 @@ class RetryPolicy:
     A server's ``Retry-After`` replaces the backoff, plus up to ``retry_after_jitter`` of
     itself so that many waiting requests do not return at the same instant; it is capped
     at ``max_retry_after`` seconds.
+
+    Overload (429, 503, 529) spends no attempt: a request keeps waiting on it, by the same
+    waits, until it has been overloaded for ``overload_timeout`` seconds in all.
     """
 
     max_attempts: int = 5
@@ -27,6 +38,7 @@ class RetryPolicy:
     cap: float = 30.0
     retry_after_jitter: float = 0.1
     max_retry_after: float = 300.0
+    overload_timeout: float = 600.0
 
     def delay(self, attempt: int, error: RequestError, draw: float | None = None) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up.
@@ -47,4 +59,25 @@ class RetryPolicy:
             wait = min(error.retry_after, self.max_retry_after)
             return wait * (1 + self.retry_after_jitter * u)
         ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
+        return ceiling / 2 * (1 + u)
+
+    def overload_delay(
+        self, overloads: int, waited: float, error: RequestError, draw: float | None = None
+    ) -> float | None:
+        """Seconds to wait after the ``overloads``-th overload answer in a row, or ``None``
+        when the request has been overloaded for ``waited >= overload_timeout`` seconds.
+
+        >>> from endpointr.errors import RateLimitError
+        >>> RetryPolicy().overload_delay(9, 1.0, RateLimitError("x", retry_after=2), draw=0.0)
+        2.0
+        >>> RetryPolicy(overload_timeout=60).overload_delay(3, 61.0, RateLimitError("x")) is None
+        True
+        """
+        if waited >= self.overload_timeout:
+            return None
+        u = random.random() if draw is None else draw
+        if error.retry_after is not None:
+            wait = min(error.retry_after, self.max_retry_after)
+            return wait * (1 + self.retry_after_jitter * u)
+        ceiling = min(self.cap, self.base * 2 ** (max(1, overloads) - 1))
         return ceiling / 2 * (1 + u)

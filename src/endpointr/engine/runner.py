@@ -23,7 +23,7 @@ from ..errors import ClientError, RequestError, ResponseFormatError
 from ..providers.base import Endpoint
 from ..types import HttpResponse, Result, Row
 from .limits import ConcurrencyLimit, RateLimiter
-from .retry import RetryPolicy
+from .retry import OVERLOAD_STATUSES, RetryPolicy, is_overload
 from .transport import Transport
 
 __all__ = ["Engine", "RunStats", "row_problem"]
@@ -31,7 +31,6 @@ __all__ = ["Engine", "RunStats", "row_problem"]
 Sink = Callable[[list[Result]], Awaitable[None]]
 SPLIT_STATUSES = frozenset({400, 413, 422})
 _REJECTED_FLUSH = 4096
-_OVERLOAD = frozenset({429, 503, 529})
 _END = object()
 
 
@@ -47,6 +46,9 @@ class RunStats:
     requests: int = 0
     splits: int = 0
     in_flight: int = 0
+    limit: int = 0
+    paused_until: float = 0.0
+    overloads: int = 0
     started: float = field(default_factory=time.monotonic)
     first_request: float | None = None
     ended: float | None = None
@@ -62,6 +64,8 @@ class _Request:
     rows: list[Row]
     attempt: int = 0
     sent_at: float = 0.0
+    overloads: int = 0
+    overloaded_since: float | None = None
 
 
 def row_problem(text: Any) -> str | None:
@@ -196,7 +200,7 @@ class Engine:
             task = asyncio.get_running_loop().create_task(self._attempt(request))
             task.add_done_callback(self._on_done)
             self._in_flight.add(task)
-        self.stats.in_flight = self._sending
+        self.stats.in_flight, self.stats.limit = self._sending, self._limit.value
 
     def _cost(self, request: _Request) -> int:
         return sum(len(row.text) for row in request.rows) // 4 + 1
@@ -249,8 +253,8 @@ class Engine:
             self._sending -= 1
         if isinstance(response, RequestError):
             return response
-        if response.status in _OVERLOAD:
-            self._limit.on_overload()
+        if response.status in OVERLOAD_STATUSES:
+            self._limit.on_overload(request.sent_at, time.monotonic())
         elif 200 <= response.status < 300:
             self._limit.on_success(time.monotonic() - request.sent_at)
         try:
@@ -287,7 +291,7 @@ class Engine:
                 result.attempts = request.attempt
             await self._emit(outcome)
             return
-        delay = self._policy.delay(request.attempt, outcome)
+        delay = self._delay(request, outcome)
         if delay is not None and not self._stopping:
             self.stats.retries += 1
             entry = (time.monotonic() + delay, next(self._seq), request)
@@ -301,6 +305,33 @@ class Engine:
                 self._ready.extendleft(halves)
         elif not self._stopping or not outcome.retryable:
             await self._emit([_failed(row, outcome, request.attempt) for row in request.rows])
+
+    def _delay(self, request: _Request, error: RequestError) -> float | None:
+        """The wait before the next attempt, ``None`` to give up. Overload spends no
+        attempt: it pauses the whole run for the server's ``Retry-After`` and counts
+        against the request's overload budget instead."""
+        if not is_overload(error):
+            return self._policy.delay(request.attempt - request.overloads, error)
+        now = time.monotonic()
+        request.overloads += 1
+        self.stats.overloads += 1
+        if request.overloaded_since is None:
+            request.overloaded_since = now
+        waited = now - request.overloaded_since
+        delay = self._policy.overload_delay(request.overloads, waited, error)
+        if delay is None:
+            error.message = f"still overloaded after {waited:.0f} s: {error.message}"
+            error.args = (error.message,)
+        elif error.retry_after is not None:
+            self._pause(now + error.retry_after)
+        return delay
+
+    def _pause(self, until: float) -> None:
+        """Send nothing new before ``until``: the server asked the whole run to wait."""
+        if until > self._gate_until:
+            self._gate_until = until
+            self.stats.paused_until = until
+            self._wake.set()
 
     def _splittable(self, request: _Request, error: RequestError) -> bool:
         return (

@@ -1,0 +1,99 @@
+"""Flow control: an overloaded server slows the run down and turns no row into an error.
+
+Each scenario runs ``hf_embed_df`` against the fake server (its own process) with a sweep
+of fixed ``concurrent_requests`` and with ``"auto"``, side by side in one run, and prints
+rows/s, error rows, the share of requests answered 429/503 and the ratio of each setting's
+rate to the best one's. Default settings otherwise (``max_retries=5``).
+
+    python benchmarks/flow.py                # 2,000 rows per run
+    python benchmarks/flow.py --rows 5000    # the issue's table
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import pandas as pd
+
+import endpointr
+from _common import fake_server, fmt, machine_line, markdown_table
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "capacity 10, 429 + Retry-After 0.05 s above it": {"capacity": 10, "retry_after": 0.05},
+    "30% of requests answered 503 (no Retry-After)": {"random": ("503", 0.3)},
+}
+SETTINGS: tuple[int | str, ...] = (10, 20, 40, 80, "auto")
+
+
+def run_one(server: Any, rows: int, concurrent: int | str) -> dict[str, Any]:
+    df = pd.DataFrame(
+        {"id": range(rows), "text": [f"row {i} of the flow run" for i in range(rows)]}
+    )
+    started = time.perf_counter()
+    out = endpointr.hf_embed_df(
+        df,
+        text_var="text",
+        id_var="id",
+        endpoint_url=server.url + "/embed",
+        key_name=None,
+        output_dir=None,
+        progress=False,
+        batch_size=4,
+        concurrent_requests=concurrent,
+    )
+    seconds = time.perf_counter() - started
+    statuses = [r["status"] for r in server.stats()["requests"]]
+    overloaded = sum(1 for s in statuses if s in (429, 503))
+    return {
+        "setting": concurrent,
+        "rows/s": rows / seconds,
+        "errors": int(out[".error"].sum()),
+        "share": overloaded / max(1, len(statuses)),
+        "requests": len(statuses),
+        "seconds": seconds,
+    }
+
+
+def scenario(name: str, spec: dict[str, Any], rows: int) -> list[dict[str, Any]]:
+    results = []
+    with fake_server(latency=0.2) as server:
+        for setting in SETTINGS:
+            server.reset()
+            server.configure(**{k: v for k, v in spec.items() if k != "random"})
+            if "random" in spec:
+                kind, rate = spec["random"]
+                server.post("/_random_faults", {"rate": rate, "kinds": [kind], "seed": 7})
+            results.append(run_one(server, rows, setting))
+    best = max(r["rows/s"] for r in results)
+    print(f"\n### {name}\n")
+    table = [
+        [
+            r["setting"],
+            fmt(r["rows/s"], 1),
+            r["errors"],
+            f"{100 * r['share']:.1f}%",
+            r["requests"],
+            fmt(r["seconds"], 1),
+            f"{r['rows/s'] / best:.2f}",
+        ]
+        for r in results
+    ]
+    headers = ["#concurrent_requests", "rows/s", "error rows", "429/503 share", "requests"]
+    print(markdown_table([*headers, "seconds", "vs best"], table))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2000)
+    args = parser.parse_args()
+    print(machine_line())
+    print(f"{args.rows:,} rows, batch_size=4, server latency 0.2 s")
+    for name, spec in SCENARIOS.items():
+        scenario(name, spec, args.rows)
+
+
+if __name__ == "__main__":
+    main()
