@@ -91,7 +91,8 @@ def test_retryable_errors_end_as_error_rows_after_max_retries(server: FakeServer
 
 def test_overload_spends_no_attempt(server: FakeServer) -> None:
     server.script(*[Fault.status(503)] * 3, *[Fault.status(429, retry_after=0.01)] * 3)
-    out = embed_df(server, frame(2), batch_size=2, max_retries=1)
+    fast = er.Backoff(base=0.01, cap=0.05)
+    out = embed_df(server, frame(2), batch_size=2, max_retries=1, backoff=fast)
     assert not out[".error"].any()
     assert [r.status for r in server.stats.requests] == [503] * 3 + [429] * 3 + [200]
     assert out[".attempts"].tolist() == [7, 7]
