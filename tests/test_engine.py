@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -236,3 +237,58 @@ def test_retry_after_pauses_the_whole_run(server: FakeServer) -> None:
     first_429 = next(r for r in requests if r.status == 429)
     later = [r.t_start for r in requests if r.t_start > first_429.t_end]
     assert later and min(later) - first_429.t_end >= 0.4
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_server_that_comes_back_within_down_timeout_costs_no_row(tmp_path: Any) -> None:
+    import threading
+
+    port = _free_port()
+    started: list[FakeServer] = []
+    timer = threading.Timer(1.0, lambda: started.append(FakeServer(port=port).start()))
+    timer.start()
+    try:
+        out = er.hf_embed_df(
+            pd.DataFrame({"id": range(20), "text": [f"t {i}" for i in range(20)]}),
+            text_var="text",
+            id_var="id",
+            endpoint_url=f"http://127.0.0.1:{port}/embed",
+            key_name=None,
+            output_dir=None,
+            progress=False,
+            batch_size=4,
+            max_retries=1,
+            backoff=er.Backoff(base=0.05, cap=0.2),
+        )
+    finally:
+        timer.join()
+        for server in started:
+            server.stop()
+    assert not out[".error"].any()
+    assert started and started[0].stats.row_count == 20
+
+
+def test_a_server_that_stays_down_stops_the_run_with_one_message(tmp_path: Any) -> None:
+    port = _free_port()
+    with pytest.raises(er.EndpointDownError, match="run the same call again to resume"):
+        er.hf_embed_df(
+            pd.DataFrame({"id": range(20), "text": [f"t {i}" for i in range(20)]}),
+            text_var="text",
+            id_var="id",
+            endpoint_url=f"http://127.0.0.1:{port}/embed",
+            key_name=None,
+            output_dir=tmp_path / "out",
+            progress=False,
+            down_timeout=0.5,
+            backoff=er.Backoff(base=0.05, cap=0.2),
+        )
+    meta = (tmp_path / "out" / "metadata.json").read_text()
+    assert '"status": "interrupted"' in meta
+    assert not list((tmp_path / "out").glob("chunk-*.parquet")), "no row became an error row"

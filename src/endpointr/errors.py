@@ -10,11 +10,14 @@ Whether a request error is worth another attempt is a class attribute
     ├── MissingAPIKeyError   the environment variable holding the key is unset
     ├── RequestError         one request failed (becomes error rows, not raised)
     │   ├── TransportError       retryable: timeout, refused or reset connection
+    │   │   ├── ConnectError         no connection at all: waits on the server, spends no attempt
     │   │   └── CertificateError     final: the TLS certificate cannot be verified
     │   ├── RateLimitError       retryable: 429 / 529, may carry ``retry_after``
     │   ├── ServerError          retryable: 408, 500, 502, 503, 504
     │   ├── ResponseFormatError  retryable: a 2xx answer we cannot read
     │   └── ClientError          final: any other 4xx
+    ├── EndpointDownError    the server refused connections past ``down_timeout``: the run
+    │                        stops, what finished is committed
     ├── JobError             a provider Batch-API job failed
     └── CheckpointError      an output directory cannot be resumed or written
 """
@@ -26,6 +29,8 @@ __all__ = [
     "CheckpointError",
     "ClientError",
     "ConfigError",
+    "ConnectError",
+    "EndpointDownError",
     "EndpointrError",
     "InputError",
     "JobError",
@@ -89,6 +94,14 @@ class TransportError(RequestError):
     retryable = True
 
 
+class ConnectError(TransportError):
+    """No connection could be made (refused, no route): the server is down or restarting.
+
+    The run holds new sends and tries again with backoff, spending no attempt, for up to
+    ``down_timeout`` seconds.
+    """
+
+
 class CertificateError(TransportError):
     """The server's TLS certificate could not be verified; retrying will not help."""
 
@@ -122,6 +135,11 @@ class ResponseFormatError(RequestError):
     """
 
     retryable = True
+
+
+class EndpointDownError(EndpointrError):
+    """The server refused every connection for longer than ``down_timeout``; the run stopped
+    after committing what finished, and the same call again resumes it."""
 
 
 class JobError(EndpointrError):

@@ -35,6 +35,7 @@ class TextOptions(TypedDict, total=False):
     key_name: str | None
     max_retries: int
     overload_timeout: float
+    down_timeout: float
     timeout: float
     backoff: Backoff | None
     verify: bool

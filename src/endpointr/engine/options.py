@@ -73,6 +73,13 @@ class RunOptions:
             "529) before its rows become error rows"
         },
     )
+    down_timeout: float = field(
+        default=60.0,
+        metadata={
+            "help": "seconds the server may refuse every connection before the run stops "
+            "(what finished stays committed; the same call again resumes)"
+        },
+    )
     timeout: float = field(default=30.0, metadata={"help": "seconds per attempt"})
     chunk_size: int = field(default=5000, metadata={"help": "rows per output chunk file"})
     output_dir: str | Path | None = field(
@@ -110,6 +117,7 @@ class RunOptions:
         check_int(self.max_retries, "max_retries", minimum=0)
         check_seconds(self.timeout, "timeout")
         check_seconds(self.overload_timeout, "overload_timeout")
+        check_seconds(self.down_timeout, "down_timeout")
         check_int(self.chunk_size, "chunk_size")
         for name in ("requests_per_minute", "tokens_per_minute"):
             value = getattr(self, name)

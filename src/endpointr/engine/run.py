@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from .._version import __version__
 from ..config import redact_url, resolve_key
-from ..errors import EndpointrError
+from ..errors import EndpointDownError, EndpointrError
 from ..io.chunks import ChunkWriter, chunk_paths, drop_superseded, read_chunks
 from ..io.manifest import OutputDir, finish_manifest, latest_per_id, now_iso, prepare_output_dir
 from ..io.readers import Source
@@ -118,16 +118,22 @@ async def _run(
         if command:
             manifest["command"] = [redact_url(a) if "://" in a else a for a in command]
         out.save(status="running", started_at=now_iso(), ended_at=None, **manifest)
+    down: EndpointDownError | None = None
     try:
         await _send(
             source.pairs(skip), endpoint, options, key, writer.add, stats, progress=options.progress
         )
+    except EndpointDownError as exc:
+        down = exc
     finally:
         await writer.close()
     if out:
         if options.retry_failed and writer.written:
             drop_superseded(out.path, writer.written, source.id_var)
-        finish_manifest(out, _counters(stats), id_var=source.id_var, interrupted=stats.interrupted)
+        stopped = stats.interrupted or down is not None
+        finish_manifest(out, _counters(stats), id_var=source.id_var, interrupted=stopped)
+    if down is not None:
+        raise EndpointDownError(f"{down}" + (f" (output in {out.path})" if out else "")) from None
     return stats, writer
 
 
@@ -214,6 +220,7 @@ async def _send(
             policy=options.policy(),
             rate_limiter=options.rate_limiter(asyncio.get_running_loop().time()),
             stats=stats,
+            down_timeout=options.down_timeout,
         )
         bar.start()
         try:

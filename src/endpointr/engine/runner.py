@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ClientError, RequestError, ResponseFormatError
+from ..errors import ClientError, ConnectError, EndpointDownError, RequestError, ResponseFormatError
 from ..providers.base import Endpoint
 from ..types import HttpResponse, Result, Row
 from .limits import ConcurrencyLimit, RateLimiter
@@ -64,7 +64,7 @@ class _Request:
     rows: list[Row]
     attempt: int = 0
     sent_at: float = 0.0
-    overloads: int = 0
+    waits: int = 0
     overloaded_since: float | None = None
 
 
@@ -100,6 +100,7 @@ class Engine:
         policy: RetryPolicy,
         rate_limiter: RateLimiter | None = None,
         stats: RunStats | None = None,
+        down_timeout: float = 60.0,
     ) -> None:
         self._endpoint, self._transport, self._sink = endpoint, transport, sink
         self._batch_size, self._limit, self._policy = batch_size, limit, policy
@@ -118,6 +119,9 @@ class Engine:
         self._sending = 0
         self._sinking = 0
         self._source: Iterator[_Request | None] = iter(())
+        self._down_timeout = down_timeout
+        self._down_since: float | None = None
+        self._down: EndpointDownError | None = None
 
     def stop(self) -> None:
         """Send nothing more; the requests in flight finish, :meth:`run` then returns."""
@@ -143,6 +147,8 @@ class Engine:
         finally:
             await self._cancel_in_flight()
             self.stats.ended = time.monotonic()
+        if self._down is not None:
+            raise self._down
         return self.stats
 
     def _idle(self) -> bool:
@@ -253,6 +259,7 @@ class Engine:
             self._sending -= 1
         if isinstance(response, RequestError):
             return response
+        self._down_since = None  # an answer, whatever it says: the server is up
         if response.status in OVERLOAD_STATUSES:
             self._limit.on_overload(request.sent_at, time.monotonic())
         elif 200 <= response.status < 300:
@@ -310,20 +317,42 @@ class Engine:
         """The wait before the next attempt, ``None`` to give up. Overload spends no
         attempt: it pauses the whole run for the server's ``Retry-After`` and counts
         against the request's overload budget instead."""
+        if isinstance(error, ConnectError):
+            return self._wait_for_server(request, error)
         if not is_overload(error):
-            return self._policy.delay(request.attempt - request.overloads, error)
+            return self._policy.delay(request.attempt - request.waits, error)
         now = time.monotonic()
-        request.overloads += 1
+        request.waits += 1
         self.stats.overloads += 1
         if request.overloaded_since is None:
             request.overloaded_since = now
         waited = now - request.overloaded_since
-        delay = self._policy.overload_delay(request.overloads, waited, error)
+        delay = self._policy.overload_delay(request.waits, waited, error)
         if delay is None:
             error.message = f"still overloaded after {waited:.0f} s: {error.message}"
             error.args = (error.message,)
         elif error.retry_after is not None:
             self._pause(now + error.retry_after)
+        return delay
+
+    def _wait_for_server(self, request: _Request, error: ConnectError) -> float | None:
+        """No connection: hold new sends and try again with backoff, spending no attempt;
+        past ``down_timeout`` of nothing but refusals, stop the run (what finished stays)."""
+        now = time.monotonic()
+        request.waits += 1
+        if self._down_since is None:
+            self._down_since = now
+        down = now - self._down_since
+        if down >= self._down_timeout:
+            self._down = EndpointDownError(
+                f"no connection for {down:.0f} s ({error.message}); the rows that finished "
+                "are committed: run the same call again to resume"
+            )
+            self._stopping = True
+            self._wake.set()
+            return None
+        delay = min(self._policy.cap, self._policy.base * 2 ** (request.waits - 1), 5.0)
+        self._pause(now + delay)
         return delay
 
     def _pause(self, until: float) -> None:

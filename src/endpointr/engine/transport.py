@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from ..config import redact_url
-from ..errors import CertificateError, ConfigError, RequestError, TransportError
+from ..errors import CertificateError, ConfigError, ConnectError, RequestError, TransportError
 from ..types import HttpRequest, HttpResponse
 
 __all__ = ["Transport", "ssl_context"]
@@ -144,6 +144,10 @@ class Transport:
             raise TransportError(f"no answer within timeout={self._seconds:g} s") from None
         except aiohttp.ClientConnectorCertificateError as exc:
             raise CertificateError(self._scrub_text(_describe(exc))) from None
+        except aiohttp.ClientSSLError as exc:
+            raise TransportError(self._scrub_text(_describe(exc))) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(self._scrub_text(_describe(exc))) from None
         except aiohttp.ClientError as exc:
             raise TransportError(self._scrub_text(_describe(exc))) from None
         except ValueError as exc:  # aiohttp would not build it (a header value, the URL)
