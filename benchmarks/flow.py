@@ -5,6 +5,9 @@ of fixed ``concurrent_requests`` and with ``"auto"``, side by side in one run, a
 rows/s, error rows, the share of requests answered 429/503 and the ratio of each setting's
 rate to the best one's. Default settings otherwise (``max_retries=5``).
 
+The last scenario stops the server (in this process) for a few seconds mid-run and starts
+it again on the same port: a restart.
+
     python benchmarks/flow.py                # 2,000 rows per run
     python benchmarks/flow.py --rows 5000    # the issue's table
 """
@@ -85,14 +88,59 @@ def scenario(name: str, spec: dict[str, Any], rows: int) -> list[dict[str, Any]]
     return results
 
 
+def outage(rows: int, down: float, after: float) -> None:
+    """Stop the server ``after`` seconds into the run for ``down`` seconds, then start it
+    again on the same port."""
+    import socket
+    import threading
+
+    from endpointr.testing import FakeServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    servers = [FakeServer(port=port, latency=0.2).start()]
+
+    def restart() -> None:
+        time.sleep(after)
+        servers[0].stop()
+        time.sleep(down)
+        servers.append(FakeServer(port=port, latency=0.2).start())
+
+    bouncer = threading.Thread(target=restart)
+    bouncer.start()
+    texts = [f"row {i} of the outage run" for i in range(rows)]
+    started = time.perf_counter()
+    out = endpointr.hf_embed_df(
+        pd.DataFrame({"id": range(rows), "text": texts}),
+        text_var="text",
+        id_var="id",
+        endpoint_url=f"http://127.0.0.1:{port}/embed",
+        key_name=None,
+        output_dir=None,
+        progress=False,
+        batch_size=4,
+        concurrent_requests=10,
+    )
+    seconds = time.perf_counter() - started
+    bouncer.join()
+    servers[-1].stop()
+    print(f"\n### the server down for {down:g} s mid-run, then back\n")
+    row = [rows, int(out[".error"].sum()), int(out[".attempts"].max()), fmt(seconds, 1)]
+    print(markdown_table(["rows", "error rows", "most attempts", "seconds"], [row]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="400 rows, a 2 s outage")
     args = parser.parse_args()
+    rows, down, after = (400, 2.0, 0.5) if args.quick else (args.rows, 5.0, 2.0)
     print(machine_line())
-    print(f"{args.rows:,} rows, batch_size=4, server latency 0.2 s")
+    print(f"{rows:,} rows, batch_size=4, server latency 0.2 s")
     for name, spec in SCENARIOS.items():
-        scenario(name, spec, args.rows)
+        scenario(name, spec, rows)
+    outage(rows, down=down, after=after)
 
 
 if __name__ == "__main__":
