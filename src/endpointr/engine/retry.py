@@ -54,12 +54,20 @@ class RetryPolicy:
         """
         if not error.retryable or attempt >= self.max_attempts:
             return None
+        return self._wait(attempt, error, draw)
+
+    def backoff(self, n: int, draw: float | None = None) -> float:
+        """The jittered wait after the ``n``-th failure in a row (``n >= 1``), in seconds."""
         u = random.random() if draw is None else draw
-        if error.retry_after is not None:
-            wait = min(error.retry_after, self.max_retry_after)
-            return wait * (1 + self.retry_after_jitter * u)
-        ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
+        ceiling = min(self.cap, self.base * 2 ** (max(1, n) - 1))
         return ceiling / 2 * (1 + u)
+
+    def _wait(self, n: int, error: RequestError, draw: float | None) -> float:
+        if error.retry_after is None:
+            return self.backoff(n, draw)
+        u = random.random() if draw is None else draw
+        wait = min(error.retry_after, self.max_retry_after)
+        return wait * (1 + self.retry_after_jitter * u)
 
     def overload_delay(
         self, overloads: int, waited: float, error: RequestError, draw: float | None = None
@@ -75,9 +83,4 @@ class RetryPolicy:
         """
         if waited >= self.overload_timeout:
             return None
-        u = random.random() if draw is None else draw
-        if error.retry_after is not None:
-            wait = min(error.retry_after, self.max_retry_after)
-            return wait * (1 + self.retry_after_jitter * u)
-        ceiling = min(self.cap, self.base * 2 ** (max(1, overloads) - 1))
-        return ceiling / 2 * (1 + u)
+        return self._wait(overloads, error, draw)

@@ -31,6 +31,8 @@ __all__ = ["Engine", "RunStats", "row_problem"]
 Sink = Callable[[list[Result]], Awaitable[None]]
 SPLIT_STATUSES = frozenset({400, 413, 422})
 _REJECTED_FLUSH = 4096
+# the longest pause between two tries of a server that refuses connections
+_PROBE_CAP = 5.0
 _END = object()
 
 
@@ -48,7 +50,6 @@ class RunStats:
     in_flight: int = 0
     limit: int = 0
     paused_until: float = 0.0
-    overloads: int = 0
     started: float = field(default_factory=time.monotonic)
     first_request: float | None = None
     ended: float | None = None
@@ -323,7 +324,6 @@ class Engine:
             return self._policy.delay(request.attempt - request.waits, error)
         now = time.monotonic()
         request.waits += 1
-        self.stats.overloads += 1
         if request.overloaded_since is None:
             request.overloaded_since = now
         waited = now - request.overloaded_since
@@ -351,7 +351,7 @@ class Engine:
             self._stopping = True
             self._wake.set()
             return None
-        delay = min(self._policy.cap, self._policy.base * 2 ** (request.waits - 1), 5.0)
+        delay = min(self._policy.backoff(request.waits), _PROBE_CAP)
         self._pause(now + delay)
         return delay
 
