@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from endpointr.testing import (
     fake_embedding,
     fill_schema,
 )
+from endpointr.testing.providers import go_duration
 from endpointr.testing.replies import FAULT_REPLIES
 from endpointr.testing.server import add_arguments, settings_from_args
 
@@ -566,3 +568,345 @@ def test_python_m_runs_the_server_in_the_foreground() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+# --- token budgets, rate-limit headers, device queue, clocked modes ----------------------
+
+
+def go_seconds(text: str) -> float:
+    """A Go duration such as ``20ms``, ``59.5s`` or ``1m0s`` in seconds."""
+    if text.endswith("ms"):
+        return int(text[:-2]) / 1000
+    minutes, _, rest = text.rpartition("m")
+    return int(minutes or 0) * 60 + float(rest.removesuffix("s"))
+
+
+def seconds_until(rfc3339: str) -> float:
+    return (datetime.fromisoformat(rfc3339) - datetime.now(UTC)).total_seconds()
+
+
+def embed_openai(server: FakeServer, texts: list[str]) -> tuple[int, dict[str, str], bytes]:
+    return post(server.url + "/v1/embeddings", {"model": "m", "input": texts})
+
+
+def test_go_durations_are_written_as_go_prints_them() -> None:
+    assert [go_duration(s) for s in (0, 0.02, 1.5, 59.9996, 360, 61.25)] == [
+        "0s",
+        "20ms",
+        "1.5s",
+        "1m0s",
+        "6m0s",
+        "1m1.25s",
+    ]
+
+
+def test_tpm_budget_with_openai_token_headers_and_usage() -> None:
+    with FakeServer(dim=4, tpm=10) as server:
+        status, headers, raw = embed_openai(server, ["one two", "three"])
+        assert status == 200 and json.loads(raw)["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+        assert headers["x-ratelimit-limit-tokens"] == "10"
+        assert headers["x-ratelimit-remaining-tokens"] == "7"
+        assert 59 < go_seconds(headers["x-ratelimit-reset-tokens"]) <= 60
+        time.sleep(0.3)
+        status, headers, _ = embed_openai(server, ["a b c d e"])
+        assert status == 200 and headers["x-ratelimit-remaining-tokens"] == "2"
+        assert go_seconds(headers["x-ratelimit-reset-tokens"]) > 59.5  # the newest spend
+        status, headers, raw = embed_openai(server, ["a b c d"])
+        assert status == 429 and headers["x-ratelimit-remaining-tokens"] == "2"
+        # 4 tokens fit once the first request's 3 leave, 60 s after it
+        assert 58 < float(headers["Retry-After"]) < 59.9
+        error = json.loads(raw)["error"]
+        assert error["code"] == "rate_limit_exceeded"
+        assert "tokens per min (TPM): Limit 10, Used 8, Requested 4" in error["message"]
+        status, headers, raw = embed_openai(server, ["x " * 11])
+        assert status == 429 and "Retry-After" not in headers
+        assert json.loads(raw)["error"]["message"].startswith("Request too large")
+        status, headers, raw = post(server.url + "/embed", {"inputs": ["a b c d e f g h"]})
+        assert status == 200
+        status, _, raw = post(server.url + "/embed", {"inputs": ["a b c"]})
+        assert status == 429 and json.loads(raw) == {
+            "error": "Rate limit reached: 10 tokens per minute",
+            "error_type": "Overloaded",
+        }
+        assert [r.status for r in server.stats.requests] == [200, 200, 429, 429, 200, 429]
+
+
+def test_a_chat_costs_its_prompt_tokens_plus_max_tokens() -> None:
+    with FakeServer(tpm=1000) as server:
+        messages = [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "one two three"}]},
+        ]
+        body = {"model": "m", "messages": messages, "max_completion_tokens": 40}
+        status, headers, raw = post(server.url + "/v1/chat/completions", body)
+        usage = json.loads(raw)["usage"]
+        assert status == 200 and usage["prompt_tokens"] == 5
+        used = 1000 - int(headers["x-ratelimit-remaining-tokens"])
+        assert used == usage["prompt_tokens"] + 40
+
+
+def test_tokens_free_up_as_the_window_slides() -> None:
+    with FakeServer(dim=4, tpm=5, rpm=100, rate_window=0.4) as server:
+        assert embed_openai(server, ["a b c d"])[0] == 200
+        status, headers, _ = embed_openai(server, ["a b"])
+        assert status == 429 and 0 < float(headers["Retry-After"]) <= 0.4
+        assert headers["x-ratelimit-remaining-requests"] == "99"  # a 429 spends nothing
+        time.sleep(float(headers["Retry-After"]) + 0.05)
+        status, headers, _ = embed_openai(server, ["a b"])
+        assert status == 200 and headers["x-ratelimit-remaining-tokens"] == "3"
+
+
+def test_rpm_headers_count_down_and_reset_when_the_window_is_empty_again() -> None:
+    with FakeServer(dim=4, rpm=3) as server:
+        answers = []
+        for _ in range(4):
+            answers.append(embed_openai(server, ["x"]))
+            time.sleep(0.25)
+        assert [status for status, _, _ in answers] == [200, 200, 200, 429]
+        remaining = [h["x-ratelimit-remaining-requests"] for _, h, _ in answers]
+        assert remaining == ["2", "1", "0", "0"]
+        resets = [go_seconds(h["x-ratelimit-reset-requests"]) for _, h, _ in answers]
+        # the budget is whole again when the newest request leaves the window (OpenAI's
+        # meaning of the reset); a 429 is told to come back when the oldest one leaves
+        assert all(59.5 < reset <= 60 for reset in resets[:3])
+        assert resets[3] < 60 - 0.1
+        assert float(answers[3][1]["Retry-After"]) < resets[3] - 0.3
+        assert answers[0][1]["x-ratelimit-limit-tokens"] == "10000000"
+        error = json.loads(answers[3][2])["error"]["message"]
+        assert "requests per min (RPM): Limit 3, Used 3, Requested 1" in error
+
+
+def test_anthropic_token_and_request_headers() -> None:
+    with FakeServer(rpm=5, tpm=100) as server:
+        body = {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "a b"}]}
+        status, headers, raw = post(server.url + "/v1/messages", body, ANTHROPIC_HEADERS)
+        assert status == 200 and json.loads(raw)["usage"]["input_tokens"] == 2
+        assert headers["anthropic-ratelimit-requests-limit"] == "5"
+        assert headers["anthropic-ratelimit-requests-remaining"] == "4"
+        for group in ("tokens", "input-tokens", "output-tokens"):
+            assert headers[f"anthropic-ratelimit-{group}-limit"] == "100"
+            assert headers[f"anthropic-ratelimit-{group}-remaining"] == "48"
+            assert 58 < seconds_until(headers[f"anthropic-ratelimit-{group}-reset"]) <= 61
+        assert 58 < seconds_until(headers["anthropic-ratelimit-requests-reset"]) <= 61
+        status, headers, raw = post(server.url + "/v1/messages", body, ANTHROPIC_HEADERS)
+        assert status == 429 and float(headers["Retry-After"]) > 58
+        assert headers["anthropic-ratelimit-tokens-remaining"] == "48"
+        error = json.loads(raw)["error"]
+        assert error["type"] == "rate_limit_error" and "100 tokens per minute" in error["message"]
+
+
+def test_ietf_headers_replace_the_providers_on_every_family() -> None:
+    with FakeServer(dim=4, rpm=5, ratelimit_headers="ietf") as server:
+        body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+        answers = [
+            post(server.url + "/embed", {"inputs": "x"}),
+            post(server.url + "/embed", {"inputs": "x"}),
+            embed_openai(server, ["x"]),
+            post(server.url + "/v1/messages", body, ANTHROPIC_HEADERS),
+        ]
+        assert [status for status, _, _ in answers] == [200] * 4
+        remaining = [headers["RateLimit-Remaining"] for _, headers, _ in answers]
+        assert remaining == ["4", "3", "4", "4"]  # one window per family
+        for _, headers, _ in answers:
+            assert headers["RateLimit-Limit"] == "5" and headers["RateLimit-Policy"] == "5;w=60"
+            assert headers["RateLimit-Reset"] == "60"
+            assert not any(
+                name.lower().startswith(("x-ratelimit", "anthropic-")) for name in headers
+            )
+        assert "x-request-id" in answers[2][1] and "request-id" in answers[3][1]
+        server.configure(ratelimit_headers="none")
+        _, headers, _ = embed_openai(server, ["x"])
+        assert not any("ratelimit" in name.lower() for name in headers)
+
+
+def test_a_device_queue_serves_one_request_at_a_time_in_arrival_order() -> None:
+    with FakeServer(device_slots=1, latency=0.1) as server:
+        started = time.monotonic()
+        answers = parallel_posts(server.url + "/embed", [{"inputs": [f"t{i}"]} for i in range(5)])
+        assert [status for status, _ in answers] == [200] * 5
+        assert time.monotonic() - started >= 0.45
+        records = server.stats.requests
+        ends = [r.t_end for r in records]
+        assert all(end is not None for end in ends)
+        assert ends == sorted(ends)  # in arrival order
+        first = records[0].t_start
+        assert ends[-1] - first >= 0.4 and ends[0] - first < 0.3
+        assert server.stats.peak_in_flight == 5
+
+
+def test_capacity_follows_its_schedule_from_the_first_request() -> None:
+    with FakeServer(latency=0.3, capacity=4, capacity_schedule=["0.4:2"]) as server:
+        bodies = [{"inputs": [f"t{i}"]} for i in range(4)]
+        assert server.settings.capacity_schedule == ((0.4, 2),)
+        started = time.monotonic()
+        assert [s for s, _ in parallel_posts(server.url + "/embed", bodies)] == [200] * 4
+        time.sleep(max(0.0, 0.6 - (time.monotonic() - started)))
+        statuses = sorted(s for s, _ in parallel_posts(server.url + "/embed", bodies))
+        assert statuses == [200, 200, 429, 429]
+        server.reset()
+        assert [s for s, _ in parallel_posts(server.url + "/embed", bodies)] == [200] * 4
+
+
+def test_503_bursts_carry_retry_after() -> None:
+    with FakeServer(dim=4, burst_every=0.6, burst_length=0.3, retry_after=0.2) as server:
+        started = time.monotonic()
+
+        def at(seconds: float) -> tuple[int, dict[str, str], bytes]:
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+            return post(server.url + "/embed", {"inputs": "x"})
+
+        assert at(0.0)[0] == 200
+        status, headers, raw = at(0.75)
+        assert status == 503 and headers["Retry-After"] == "0.2"
+        assert json.loads(raw)["error_type"] == "Unhealthy"
+        assert at(1.05)[0] == 200
+        assert at(1.35)[0] == 503
+        assert [r.status for r in server.stats.requests] == [200, 503, 200, 503]
+
+
+def test_retry_after_none_sends_429s_without_the_header() -> None:
+    with FakeServer(capacity=0, retry_after=None) as server:
+        status, headers, _ = post(server.url + "/embed", {"inputs": "x"})
+        assert status == 429 and "Retry-After" not in headers
+        server.configure(capacity=None)
+        server.random_faults(rate=1.0, kinds=("429",))
+        status, headers, _ = post(server.url + "/embed", {"inputs": "x"})
+        assert status == 429 and "Retry-After" not in headers
+
+
+def test_a_server_starts_again_on_the_port_it_just_freed() -> None:
+    async def hold_a_connection(url: str) -> aiohttp.ClientSession:
+        session = aiohttp.ClientSession()
+        async with session.post(url, json={"inputs": "x"}) as answer:
+            await answer.read()
+        return session
+
+    first = FakeServer(latency=0.0).start()
+    port = first.port
+    loop = asyncio.new_event_loop()
+    session = loop.run_until_complete(hold_a_connection(first.url + "/embed"))
+    try:
+        first.stop()
+        with pytest.raises(urllib.error.URLError):
+            post(f"http://127.0.0.1:{port}/embed", {"inputs": "x"})
+        with FakeServer(port=port) as second:
+            assert second.port == port and post(second.url + "/embed", {"inputs": "x"})[0] == 200
+        first.start()
+        assert first.port == port and post(first.url + "/embed", {"inputs": "x"})[0] == 200
+    finally:
+        first.stop()
+        loop.run_until_complete(session.close())
+        loop.close()
+
+
+# --- quirks of real servers -----------------------------------------------------------------
+
+
+def test_a_json_object_only_chat_server_refuses_json_schema() -> None:
+    with FakeServer(chat_response_format="json_object") as server:
+        url = server.url + "/v1/chat/completions"
+        messages = [{"role": "user", "content": "the food was great"}]
+        fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": SCHEMA}}
+        status, _, raw = post(url, {"model": "m", "messages": messages, "response_format": fmt})
+        assert status == 500
+        assert json.loads(raw) == {
+            "error": {
+                "code": 500,
+                "message": 'response_format type must be one of "text" or "json_object", '
+                "but got: json_schema",
+                "type": "server_error",
+            }
+        }
+        answer = chat(
+            server, "the food was great", response_format={"type": "json_object", "schema": SCHEMA}
+        )
+        jsonschema.validate(json.loads(answer["choices"][0]["message"]["content"]), SCHEMA)
+        assert chat(server, "hi")["choices"][0]["message"]["content"] == "echo: hi"
+        assert server.stats.rows_per_request == [1, 1, 1]
+
+
+def test_a_string_only_system_is_refused_as_blocks() -> None:
+    with FakeServer(anthropic_system="string") as server:
+        blocks = [{"type": "text", "text": "label reviews"}]
+        body = {
+            "model": "claude-x",
+            "max_tokens": 5,
+            "system": blocks,
+            "messages": [{"role": "user", "content": "x"}],
+        }
+        status, _, raw = post(server.url + "/v1/messages", body, ANTHROPIC_HEADERS)
+        error = json.loads(raw)["error"]
+        assert status == 500 and error["code"] == "500" and error["type"] is None
+        assert error["message"].startswith("litellm.InternalServerError")
+        assert message(server, "x", system="label reviews")["content"][0]["text"] == "echo: x"
+
+
+def test_fastapi_error_bodies_on_hf_and_openai_routes() -> None:
+    with FakeServer(dim=4, error_style="fastapi", max_client_batch_size=2) as server:
+        status, _, raw = post(server.url + "/embed", {"text": "no inputs"})
+        assert status == 422
+        detail = json.loads(raw)["detail"]
+        assert detail[0]["loc"] == ["body", "inputs"] and detail[0]["type"] == "value_error"
+        status, _, raw = post(server.url + "/embed", {"inputs": ["a", "b", "c"]})
+        assert status == 413
+        assert json.loads(raw) == {"detail": "batch size 3 > maximum allowed batch size 2"}
+        server.script(Fault.status(503))
+        status, _, raw = embed_openai(server, ["x"])
+        assert status == 503 and json.loads(raw) == {"detail": "Service Unavailable"}
+        server.poison("BAD", status=422, message="text is bad")
+        status, _, raw = embed_openai(server, ["BAD"])
+        assert json.loads(raw)["detail"][0] == {
+            "loc": ["body", "input"],
+            "msg": "text is bad",
+            "type": "value_error",
+        }
+        body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "BAD"}]}
+        _, _, raw = post(server.url + "/v1/messages", body, ANTHROPIC_HEADERS)
+        assert json.loads(raw)["type"] == "error"  # Anthropic keeps its own
+
+
+def test_ignored_dimensions_answer_the_full_vector() -> None:
+    with FakeServer(dim=16, ignore_dimensions=True) as server:
+        for dimensions in (4, 999):
+            body = {"model": "m", "input": ["three"], "dimensions": dimensions}
+            vector = post_json(server.url + "/v1/embeddings", body)["data"][0]["embedding"]
+            assert np.allclose(vector, fake_embedding("three", 16))
+
+
+def test_dimensions_above_the_maximum_fail_every_request() -> None:
+    with FakeServer(dim=16, max_dimensions=8) as server:
+        for texts in (["a"], ["b", "c", "d"]):
+            body = {"model": "m", "input": texts, "dimensions": 12}
+            status, _, raw = post(server.url + "/v1/embeddings", body)
+            assert status == 400
+            assert "MatryoshkaDimError" in json.loads(raw)["error"]["message"]
+            assert "Select between 1 and 8" in json.loads(raw)["error"]["message"]
+        body = {"model": "m", "input": ["a"], "dimensions": 8}
+        assert len(post_json(server.url + "/v1/embeddings", body)["data"][0]["embedding"]) == 8
+        assert server.stats.rows_per_request == [1, 3, 1]
+
+
+def test_new_setting_flags_and_their_validation() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["--capacity-schedule", "5:10, 10:2", "--retry-after", "none", "--tpm", "100"]
+    argv += ["--device-slots", "2", "--burst-every", "3", "--ratelimit-headers", "ietf"]
+    settings = Settings(**settings_from_args(parser.parse_args(argv)))
+    assert settings.capacity_schedule == ((5.0, 10), (10.0, 2)) and settings.retry_after is None
+    assert (settings.tpm, settings.device_slots, settings.burst_every) == (100, 2, 3.0)
+    assert settings.ratelimit_headers == "ietf" and settings.capacity is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--error-style", "django"])
+    bad: list[dict[str, Any]] = [
+        {"tpm": 0},
+        {"device_slots": 0},
+        {"rate_window": 0},
+        {"burst_every": 1.0, "burst_length": 1.0},
+        {"capacity_schedule": ["soon"]},
+        {"capacity_schedule": [(1, -1)]},
+        {"max_dimensions": 0},
+    ]
+    for changes in bad:
+        with pytest.raises(ValueError):
+            Settings(**changes)
+    assert Settings(capacity_schedule=[[2, 1], [1, 3]]).capacity_schedule == ((1.0, 3), (2.0, 1))

@@ -1,10 +1,12 @@
 """The aiohttp application of the fake server: provider routes and control routes.
 
 Every provider request goes through :class:`Dispatcher`: it is recorded, then rejected on
-arrival (401 without the API key, 429 over the rate limit or the capacity) or admitted
-with its fault, if any. An admitted request waits ``latency + per_row_latency * rows``
-(plus a ``delay`` fault's seconds) and is then answered: a replacing fault, else the
-route's validation error, else a poison error, else the correct answer.
+arrival (401 without the API key, 503 during a burst, 429 over ``rpm``, ``tpm`` or the
+capacity) or admitted with its fault, if any. An admitted request is served for
+``latency + per_row_latency * rows`` seconds, on one of ``device_slots`` slots if set
+(waiting in line for it first), then waits a ``delay`` fault's seconds, and is answered:
+a replacing fault, else the route's validation error, else a poison error, else the
+correct answer.
 
 Control routes (not recorded): ``GET /_stats`` (the stats as JSON, without headers but
 with ``texts_seen``; ``?requests=0`` leaves out the request list), ``POST /_reset``,
@@ -23,7 +25,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .device import Device
 from .faults import Fault
+from .providers import Family, family_for
 from .replies import FaultContext, Reply, error_response, fault_response, json_response
 from .routes_anthropic import ANTHROPIC_ROUTES
 from .routes_hf import HF_ROUTES, info
@@ -53,6 +57,7 @@ class Dispatcher:
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self.device = Device()
 
     def handler(self, route: Route) -> Handler:
         """The aiohttp handler of ``route``."""
@@ -72,48 +77,58 @@ class Dispatcher:
         record = RecordedRequest(
             request.method, request.path, headers, data, parsed.rows, None, t_start, None
         )
+        family = family_for(route.family, settings)
         key = settings.api_key
-        authorized = key is None or route.family.authorized(headers, key)
-        ticket = self.state.arrive(record, parsed.texts, route.family.name, authorized)
+        authorized = key is None or family.authorized(headers, key)
+        ticket = self.state.arrive(record, parsed.texts, family.name, authorized, parsed.cost)
         status: int | None = None
         try:
-            response, status = await self._respond(request, route, parsed, ticket)
+            response, status = await self._respond(request, route, family, parsed, ticket)
             return response
         finally:
             self.state.finish(ticket, status)
 
     async def _respond(
-        self, request: web.Request, route: Route, parsed: Parsed, ticket: Ticket
+        self, request: web.Request, route: Route, family: Family, parsed: Parsed, ticket: Ticket
     ) -> Reply:
-        family = route.family
         headers = family.headers(ticket.rate)
         rejection = ticket.rejection
         if rejection is not None:
-            return error_response(
-                family, rejection.status, rejection.message, headers, rejection.retry_after
-            )
+            limit = rejection.limit
+            message = rejection.message if limit is None else family.limit_message(limit)
+            return error_response(family, rejection.status, message, headers, rejection.retry_after)
         settings = self.state.settings
         fault = ticket.fault or _NO_FAULT
-        wait = settings.latency + settings.per_row_latency * parsed.rows + fault.seconds
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self._serve(settings.latency + settings.per_row_latency * parsed.rows)
+        if fault.seconds > 0:
+            await asyncio.sleep(fault.seconds)
         return await fault_response(
             FaultContext(
                 request,
                 fault,
                 family,
                 headers,
-                lambda wrong_count: self._answer(route, parsed, headers, wrong_count),
+                lambda wrong_count: self._answer(route, family, parsed, headers, wrong_count),
                 self._real_body(route, parsed),
             )
         )
 
+    async def _serve(self, seconds: float) -> None:
+        async with self.device.slot(self.state.settings.device_slots):
+            if seconds > 0:
+                await asyncio.sleep(seconds)
+
     def _answer(
-        self, route: Route, parsed: Parsed, headers: dict[str, str], wrong_count: bool
+        self,
+        route: Route,
+        family: Family,
+        parsed: Parsed,
+        headers: dict[str, str],
+        wrong_count: bool,
     ) -> Reply:
-        family = route.family
         if parsed.error is not None:
-            return error_response(family, parsed.error[0], parsed.error[1], headers)
+            status, message = parsed.error
+            return error_response(family, status, message, headers, body=parsed.error_body)
         poison = self.state.poisoned(parsed.texts)
         if poison is not None:
             return error_response(family, poison.status, poison.message, headers)

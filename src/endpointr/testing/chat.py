@@ -1,8 +1,9 @@
 """The reply of the fake chat model, shared by the OpenAI and Anthropic routes.
 
-Without an output format the reply is ``"echo: " + prompt``. With a JSON schema it is
-a JSON object filling the schema (see :mod:`.schema`); with plain JSON mode it is a small
-object holding the prompt. Markers in the prompt change the reply:
+Without an output format the reply is ``"echo: " + prompt``. With a JSON schema (in
+either JSON mode) it is a JSON object filling the schema (see :mod:`.schema`); in a JSON
+mode without a schema it is a small object holding the prompt. Markers in the prompt
+change the reply:
 
 ``<<refusal>>``      the model refuses
 ``<<null_content>>`` no content at all
@@ -25,6 +26,7 @@ from .schema import break_schema, fill_schema
 __all__ = ["REFUSAL", "Reply", "compose", "message_text"]
 
 REFUSAL = "I'm sorry, I can't help with that."
+_JSON_MODES = ("json_schema", "json_object")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +71,11 @@ def compose(prompt: str, mode: str, schema: Mapping[str, Any] | None) -> Reply:
 
 
 def _content(prompt: str, mode: str, schema: Mapping[str, Any] | None) -> str:
-    if mode == "json_schema" and schema is not None:
+    if mode in _JSON_MODES and schema is not None:
         value = fill_schema(schema, prompt)
         if "<<schema_break>>" in prompt:
             value = break_schema(schema, value)
-    elif mode in ("json_schema", "json_object"):
+    elif mode in _JSON_MODES:
         value = {"echo": prompt, "words": count_tokens(prompt)}
     else:
         return "echo: " + prompt

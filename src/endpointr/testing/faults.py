@@ -18,7 +18,7 @@ class _Ask:
     name) and the ``retry_after`` and ``delay`` of :meth:`Fault.from_kind`."""
 
     fields: Mapping[str, Any]
-    retry_after: float
+    retry_after: float | None
     delay: float
 
     @property
@@ -140,14 +140,14 @@ class Fault:
 
     @classmethod
     def from_kind(
-        cls, kind: str, *, retry_after: float = _RETRY_AFTER, delay: float = _DELAY
+        cls, kind: str, *, retry_after: float | None = _RETRY_AFTER, delay: float = _DELAY
     ) -> Fault:
         """The fault a kind name stands for, as used by random faults.
 
         Accepts :data:`FAULT_KINDS` and the shortcuts :data:`SHORTCUT_KINDS`: a status
-        code (``"429"`` carries ``Retry-After: retry_after``; ``"429_no_retry_after"``
-        does not). ``"status"`` alone means 500 and ``"delay"`` waits ``delay`` seconds.
-        Unknown names raise ``ValueError``.
+        code (``"429"`` carries ``Retry-After: retry_after``, none if it is ``None``;
+        ``"429_no_retry_after"`` does not). ``"status"`` alone means 500 and ``"delay"``
+        waits ``delay`` seconds. Unknown names raise ``ValueError``.
         """
         return _build(kind, _Ask({}, retry_after, delay))
 

@@ -1,36 +1,71 @@
 """What differs between providers outside the answer itself.
 
-A :class:`Family` knows its provider's error body, how an API key is presented and
-which rate-limit headers go on every answer. Families: ``"hf"`` (Inference Endpoints
-and TEI), ``"openai"`` and ``"anthropic"``.
+A :class:`Family` knows its provider's error body, how an API key is presented, which
+rate-limit headers go on every answer and what a 429 over a rate budget says. Families:
+``"hf"`` (Inference Endpoints and TEI), ``"openai"`` and ``"anthropic"``;
+:func:`family_for` gives the one the settings ask for (``ratelimit_headers``,
+``error_style``).
+
+Rate-limit headers, with ``tpm`` unset a token budget of 10,000,000 that never runs low:
+
+- OpenAI: ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``, resets as Go
+  durations (``20ms``, ``1.5s``, ``6m0s``).
+- Anthropic: ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,
+  remaining,reset}``, resets as RFC 3339 times rounded up to the second; the fake has one
+  token budget, which all three token groups report.
+- ``ratelimit_headers="ietf"``, every family: ``RateLimit-Limit``, ``RateLimit-Remaining``,
+  ``RateLimit-Reset`` (whole seconds, rounded up) and ``RateLimit-Policy: <limit>;w=<window>``
+  of the request budget, as draft-ietf-httpapi-ratelimit-headers-06 (the separate fields
+  that servers deploy; later drafts merge them into one structured ``RateLimit`` field).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 import orjson
 
-from .state import RateInfo
+from .rates import Budget, Limit, RateInfo
+from .settings import Settings
 
-__all__ = ["ANTHROPIC", "FAMILIES", "HF", "OPENAI", "Family", "format_seconds"]
+__all__ = [
+    "ANTHROPIC",
+    "FAMILIES",
+    "HF",
+    "OPENAI",
+    "Family",
+    "family_for",
+    "format_seconds",
+    "go_duration",
+]
 
-_NO_LIMIT_TOKENS = 10_000_000
 _request_ids = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """A provider's conventions: error body, key check and answer headers."""
+    """A provider's conventions: error body, key check, rate-limit headers, the message of a
+    429 over a rate budget, and the header carrying a request id (``None``: none)."""
 
     name: str
     error_body: Callable[[int, str | None], bytes]
     authorized: Callable[[Mapping[str, str], str], bool]
-    headers: Callable[[RateInfo], dict[str, str]]
+    rate_headers: Callable[[RateInfo], dict[str, str]]
+    limit_message: Callable[[Limit], str]
+    request_id: str | None = None
+
+    def headers(self, rate: RateInfo) -> dict[str, str]:
+        """The headers of an answer: the rate-limit headers and a new request id."""
+        headers = self.rate_headers(rate)
+        if self.request_id is not None:
+            headers[self.request_id] = f"req_{next(_request_ids):024x}"
+        return headers
 
 
 def format_seconds(value: float) -> str:
@@ -107,45 +142,132 @@ def _no_headers(rate: RateInfo) -> dict[str, str]:
     return {}
 
 
-def _go_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    minutes, rest = divmod(seconds, 60)
-    rest_text = format_seconds(round(rest, 3))
-    return f"{int(minutes)}m{rest_text}s" if minutes else f"{rest_text}s"
+def go_duration(seconds: float) -> str:
+    """Seconds as Go prints a duration, to the millisecond: ``0.02 -> "20ms"``,
+    ``1.5 -> "1.5s"``, ``360 -> "6m0s"``, ``0 -> "0s"``."""
+    millis = max(round(seconds * 1000), 0)
+    if millis == 0:
+        return "0s"
+    if millis < 1000:
+        return f"{millis}ms"
+    minutes, rest = divmod(millis, 60_000)
+    rest_text = format_seconds(rest / 1000)
+    return f"{minutes}m{rest_text}s" if minutes else f"{rest_text}s"
 
 
 def _openai_headers(rate: RateInfo) -> dict[str, str]:
-    return {
-        "x-ratelimit-limit-requests": str(rate.limit),
-        "x-ratelimit-remaining-requests": str(rate.remaining),
-        "x-ratelimit-reset-requests": _go_duration(rate.reset_seconds),
-        "x-ratelimit-limit-tokens": str(_NO_LIMIT_TOKENS),
-        "x-ratelimit-remaining-tokens": str(_NO_LIMIT_TOKENS),
-        "x-ratelimit-reset-tokens": "0s",
-        "x-request-id": f"req_{next(_request_ids):024x}",
-    }
+    headers: dict[str, str] = {}
+    for unit, budget in (("requests", rate.requests), ("tokens", rate.tokens)):
+        headers[f"x-ratelimit-limit-{unit}"] = str(budget.limit)
+        headers[f"x-ratelimit-remaining-{unit}"] = str(budget.remaining)
+        headers[f"x-ratelimit-reset-{unit}"] = go_duration(budget.reset_seconds)
+    return headers
 
 
 def _rfc3339(seconds_from_now: float) -> str:
     moment = datetime.now(UTC) + timedelta(seconds=seconds_from_now)
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_ANTHROPIC_GROUPS: tuple[tuple[str, Callable[[RateInfo], Budget]], ...] = (
+    ("requests", lambda rate: rate.requests),
+    ("tokens", lambda rate: rate.tokens),
+    ("input-tokens", lambda rate: rate.tokens),
+    ("output-tokens", lambda rate: rate.tokens),
+)
+
+
 def _anthropic_headers(rate: RateInfo) -> dict[str, str]:
-    now = _rfc3339(0)
+    headers: dict[str, str] = {}
+    for group, budget_of in _ANTHROPIC_GROUPS:
+        budget = budget_of(rate)
+        headers[f"anthropic-ratelimit-{group}-limit"] = str(budget.limit)
+        headers[f"anthropic-ratelimit-{group}-remaining"] = str(budget.remaining)
+        headers[f"anthropic-ratelimit-{group}-reset"] = _rfc3339(budget.reset_seconds)
+    return headers
+
+
+def _ietf_headers(rate: RateInfo) -> dict[str, str]:
+    budget = rate.requests
     return {
-        "anthropic-ratelimit-requests-limit": str(rate.limit),
-        "anthropic-ratelimit-requests-remaining": str(rate.remaining),
-        "anthropic-ratelimit-requests-reset": _rfc3339(rate.reset_seconds),
-        "anthropic-ratelimit-tokens-limit": str(_NO_LIMIT_TOKENS),
-        "anthropic-ratelimit-tokens-remaining": str(_NO_LIMIT_TOKENS),
-        "anthropic-ratelimit-tokens-reset": now,
-        "request-id": f"req_{next(_request_ids):024x}",
+        "RateLimit-Limit": str(budget.limit),
+        "RateLimit-Remaining": str(budget.remaining),
+        "RateLimit-Reset": str(math.ceil(budget.reset_seconds)),
+        "RateLimit-Policy": f"{budget.limit};w={math.ceil(rate.window)}",
     }
 
 
-HF = Family("hf", _hf_error, _bearer_ok, _no_headers)
-OPENAI = Family("openai", _openai_error, _bearer_ok, _openai_headers)
-ANTHROPIC = Family("anthropic", _anthropic_error, _x_api_key_ok, _anthropic_headers)
+def _hf_limit(limit: Limit) -> str:
+    if limit.wait is None:
+        return f"Request of {limit.requested} {limit.unit} exceeds {limit.limit} per minute"
+    return f"Rate limit reached: {limit.limit} {limit.unit} per minute"
+
+
+_OPENAI_UNITS = {"requests": "requests per min (RPM)", "tokens": "tokens per min (TPM)"}
+
+
+def _openai_limit(limit: Limit) -> str:
+    where = f"in organization org-fake on {_OPENAI_UNITS[limit.unit]}"
+    if limit.wait is None:
+        return (
+            f"Request too large {where}: Limit {limit.limit}, Requested {limit.requested}. "
+            "The input or output tokens must be reduced in order to run successfully."
+        )
+    return (
+        f"Rate limit reached {where}: Limit {limit.limit}, Used {limit.used}, "
+        f"Requested {limit.requested}. Please try again in {go_duration(limit.wait)}."
+    )
+
+
+def _anthropic_limit(limit: Limit) -> str:
+    return (
+        f"This request would exceed the rate limit for your organization of {limit.limit} "
+        f"{limit.unit} per minute. You can see the response headers for current usage. "
+        "Please reduce the prompt length or the maximum tokens requested, or try again later."
+    )
+
+
+def _fastapi_error(field: str, status: int, message: str | None) -> bytes:
+    text = message or _phrase(status)
+    if status == 422:
+        detail = [{"loc": ["body", field], "msg": text, "type": "value_error"}]
+        return orjson.dumps({"detail": detail})
+    return orjson.dumps({"detail": text})
+
+
+HF = Family("hf", _hf_error, _bearer_ok, _no_headers, _hf_limit)
+OPENAI = Family("openai", _openai_error, _bearer_ok, _openai_headers, _openai_limit, "x-request-id")
+ANTHROPIC = Family(
+    "anthropic", _anthropic_error, _x_api_key_ok, _anthropic_headers, _anthropic_limit, "request-id"
+)
 FAMILIES: Mapping[str, Family] = {f.name: f for f in (HF, OPENAI, ANTHROPIC)}
+
+_HEADER_STYLES: dict[str, Callable[[Family], Callable[[RateInfo], dict[str, str]]]] = {
+    "provider": lambda family: family.rate_headers,
+    "ietf": lambda family: _ietf_headers,
+    "none": lambda family: _no_headers,
+}
+# The body field a FastAPI server names in its 422s, per family it can stand in for.
+_FASTAPI_FIELDS = {"hf": "inputs", "openai": "input"}
+
+
+def _error_body(family: Family, style: str) -> Callable[[int, str | None], bytes]:
+    field = _FASTAPI_FIELDS.get(family.name)
+    if style == "provider" or field is None:
+        return family.error_body
+    return functools.partial(_fastapi_error, field)
+
+
+def family_for(family: Family, settings: Settings) -> Family:
+    """``family`` with the rate-limit headers of ``settings.ratelimit_headers`` and, for HF
+    and OpenAI, the error bodies of ``settings.error_style``."""
+    return _styled(family, settings.ratelimit_headers, settings.error_style)
+
+
+@functools.cache
+def _styled(family: Family, headers: str, errors: str) -> Family:
+    return replace(
+        family, rate_headers=_HEADER_STYLES[headers](family), error_body=_error_body(family, errors)
+    )

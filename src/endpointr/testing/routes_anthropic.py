@@ -3,7 +3,11 @@
 A text block (in ``system`` or in a message) carrying ``cache_control`` is "cached":
 the first time the server sees its text its tokens count as
 ``cache_creation_input_tokens``, afterwards as ``cache_read_input_tokens``; either way
-they are left out of ``input_tokens``. ``FakeServer.reset()`` empties the cache.
+they are left out of ``input_tokens``. ``FakeServer.reset()`` empties the cache. The three
+counts add up to the request's input tokens as the server counts them for ``tpm``.
+
+``anthropic_system="string"`` answers a ``system`` given as a list of blocks with 500,
+as a LiteLLM proxy in front of a backend that takes only a string does.
 """
 
 from __future__ import annotations
@@ -55,6 +59,15 @@ def _schema(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def _system_refused(model: str, prompt: str) -> BadRequest:
+    message = (
+        "litellm.InternalServerError: AnthropicException - system: Input should be a valid "
+        f"string. Received Model Group={model}\nAvailable Model Group Fallbacks=None"
+    )
+    body = {"error": {"message": message, "type": None, "param": None, "code": "500"}}
+    return BadRequest(500, message, (prompt,), body)
+
+
 def _check(data: Any, headers: Mapping[str, str]) -> list[Any]:
     if "anthropic-version" not in headers:
         raise BadRequest(400, "anthropic-version: header is required")
@@ -72,13 +85,17 @@ def _check(data: Any, headers: Mapping[str, str]) -> list[Any]:
 @parse_with
 def _parse_messages(data: Any, headers: Mapping[str, str], settings: Settings) -> Parsed:
     messages = _check(data, headers)
+    model = str(data.get("model", "fake-claude"))
+    prompt = last_user_text(messages)
+    if settings.anthropic_system == "string" and isinstance(data.get("system"), list):
+        raise _system_refused(model, prompt)
     blocks = _blocks(data.get("system"))
     for message in messages:
         if isinstance(message, dict):
             blocks.extend(_blocks(message.get("content")))
-    prompt = last_user_text(messages)
-    model = str(data.get("model", "fake-claude"))
-    return Parsed((prompt,), 1, _MessagesRequest(model, blocks, prompt, _schema(data)))
+    tokens = sum(count_tokens(text) for text, _ in blocks)
+    payload = _MessagesRequest(model, blocks, prompt, _schema(data))
+    return Parsed((prompt,), 1, payload, tokens=tokens, max_output=data["max_tokens"])
 
 
 def _usage(blocks: list[tuple[str, bool]], state: ServerState) -> dict[str, int]:

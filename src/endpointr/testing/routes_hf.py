@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .answers import fake_embedding, ranked_labels
+from .answers import count_tokens, fake_embedding, ranked_labels
 from .providers import HF
 from .routing import AnswerContext, BadRequest, Parsed, Route, dumps, parse_with
 from .state import Settings
@@ -45,7 +45,8 @@ def _read_inputs(data: Any, settings: Settings, *, batch_limit: bool) -> Parsed:
     if batch_limit and len(texts) > limit:
         message = f"batch size {len(texts)} > maximum allowed batch size {limit}"
         raise BadRequest(413, message, tuple(texts))
-    return Parsed(tuple(texts), len(texts), _Inputs(texts, single, data))
+    tokens = sum(map(count_tokens, texts))
+    return Parsed(tuple(texts), len(texts), _Inputs(texts, single, data), tokens=tokens)
 
 
 @parse_with

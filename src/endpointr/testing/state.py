@@ -15,9 +15,11 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .faults import Fault
+from .rates import FamilyWindows, Limit, RateInfo, capacity_at, charge, in_burst, rate_info
 from .settings import Settings
 
 __all__ = [
+    "Limit",
     "Poison",
     "RateInfo",
     "RecordedRequest",
@@ -26,9 +28,6 @@ __all__ = [
     "Settings",
     "Ticket",
 ]
-
-_UNLIMITED = 1_000_000
-_WINDOW = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +91,6 @@ class ServerStats:
 
 
 @dataclass(frozen=True, slots=True)
-class RateInfo:
-    """Request budget of a route family: ``limit`` per minute, ``remaining`` now."""
-
-    limit: int
-    remaining: int
-    reset_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
 class Poison:
     """Requests with a text containing ``substring`` are answered ``status``."""
 
@@ -111,11 +101,13 @@ class Poison:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """An answer given on arrival, before the request is admitted."""
+    """An answer given on arrival, before the request is admitted; ``limit`` is the
+    rate budget it did not fit in, if that is why."""
 
     status: int
     message: str | None
     retry_after: float | None
+    limit: Limit | None = None
 
 
 @dataclass(slots=True)
@@ -155,7 +147,8 @@ class ServerState:
         self._generation = 0
         self._in_flight = 0
         self._peak = 0
-        self._windows: dict[str, deque[float]] = {}
+        self._windows: dict[str, FamilyWindows] = {}
+        self._epoch: float | None = None
         self.cached_prompts: set[str] = set()
 
     def configure(self, changes: Mapping[str, Any]) -> None:
@@ -180,7 +173,8 @@ class ServerState:
             self._plan.poison.append(poison)
 
     def reset(self) -> None:
-        """Forget the fault plan, poison, records, rate windows and prompt cache."""
+        """Forget the fault plan, poison, records, rate windows, the clock of the
+        capacity schedule and bursts, and the prompt cache."""
         with self._lock:
             self._plan = _Plan()
             self._records = []
@@ -188,6 +182,7 @@ class ServerState:
             self._generation += 1
             self._peak = self._in_flight
             self._windows = {}
+            self._epoch = None
             self.cached_prompts = set()
 
     def snapshot(self) -> ServerStats:
@@ -207,28 +202,48 @@ class ServerState:
         return None
 
     def arrive(
-        self, record: RecordedRequest, texts: Sequence[str], family: str, authorized: bool
+        self,
+        record: RecordedRequest,
+        texts: Sequence[str],
+        family: str,
+        authorized: bool,
+        tokens: int = 0,
     ) -> Ticket:
-        """Record a request and decide: reject it (401/429) or admit it with its fault."""
+        """Record a request and decide: reject it (401; 503 in a burst; 429 over ``rpm``,
+        ``tpm`` or the capacity) or admit it with its fault. ``tokens`` is its cost for
+        ``tpm``."""
         settings = self.settings
         with self._lock:
+            now = time.monotonic()
             self._records.append(record)
             self._texts.update(texts)
-            ticket = Ticket(len(self._records) - 1, self._generation, _unlimited())
+            if self._epoch is None:
+                self._epoch = now
+            windows = self._windows.setdefault(family, FamilyWindows())
+            ticket = Ticket(
+                len(self._records) - 1, self._generation, rate_info(windows, settings, now)
+            )
             if not authorized:
                 ticket.rejection = Rejection(401, None, None)
-                return ticket
-            ticket.rate, allowed = self._spend(family, settings.rpm, record.t_start)
-            if not allowed:
-                message = f"Rate limit reached: {settings.rpm} requests per minute"
-                ticket.rejection = Rejection(429, message, ticket.rate.reset_seconds)
-            elif settings.capacity is not None and self._in_flight >= settings.capacity:
-                ticket.rejection = Rejection(429, None, settings.retry_after)
+            elif in_burst(settings, now - self._epoch):
+                ticket.rejection = Rejection(503, None, settings.retry_after)
             else:
-                self._in_flight += 1
-                self._peak = max(self._peak, self._in_flight)
-                ticket.fault = self._next_fault()
+                ticket.rate, missed = charge(windows, settings, tokens, now)
+                ticket.rejection = self._admit(ticket, settings, missed, now - self._epoch)
             return ticket
+
+    def _admit(
+        self, ticket: Ticket, settings: Settings, missed: Limit | None, elapsed: float
+    ) -> Rejection | None:
+        if missed is not None:
+            return Rejection(429, None, missed.wait, missed)
+        capacity = capacity_at(settings, elapsed)
+        if capacity is not None and self._in_flight >= capacity:
+            return Rejection(429, None, settings.retry_after)
+        self._in_flight += 1
+        self._peak = max(self._peak, self._in_flight)
+        ticket.fault = self._next_fault()
+        return None
 
     def finish(self, ticket: Ticket, status: int | None) -> None:
         """Close a request's record with the status sent (``None``: connection dropped)."""
@@ -247,19 +262,3 @@ class ServerState:
         if chance is not None and chance.rng.random() < chance.rate:
             return chance.rng.choice(chance.faults)
         return None
-
-    def _spend(self, family: str, rpm: int | None, now: float) -> tuple[RateInfo, bool]:
-        if rpm is None:
-            return _unlimited(), True
-        window = self._windows.setdefault(family, deque())
-        while window and window[0] <= now - _WINDOW:
-            window.popleft()
-        allowed = len(window) < rpm
-        if allowed:
-            window.append(now)
-        reset = window[0] + _WINDOW - now if window else 0.0
-        return RateInfo(rpm, rpm - len(window), max(reset, 0.0)), allowed
-
-
-def _unlimited() -> RateInfo:
-    return RateInfo(_UNLIMITED, _UNLIMITED - 1, 0.0)
