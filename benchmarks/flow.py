@@ -1,21 +1,27 @@
 """Flow control: an overloaded server slows the run down and turns no row into an error.
 
-Each scenario runs ``hf_embed_df`` against the fake server (its own process) with a sweep
-of fixed ``concurrent_requests`` and with ``"auto"``, side by side in one run, and prints
-rows/s, error rows, the share of requests answered 429/503 and the ratio of each setting's
-rate to the best one's. Default settings otherwise (``max_retries=5``).
+Each scenario runs one public function against the fake server (its own process, latency
+0.2 s) with a sweep of fixed ``concurrent_requests`` and with ``"auto"``, side by side in
+one run, and prints rows/s, error rows, the share of requests answered 429/503 and the
+ratio of each setting's rate to the best one's. Default settings otherwise
+(``max_retries=5``). Embedding scenarios send ``batch_size=4``; the Anthropic one sends
+one row per request, so it runs a quarter of the rows.
 
-The last scenario stops the server (in this process) for a few seconds mid-run and starts
-it again on the same port: a restart.
+The RPM, TPM and Anthropic windows are 2 s long (the fake server's ``rate_window``) so
+that a run meets them within seconds; their headers carry the budgets as the provider's
+would. The last scenario stops the server (in this process) for a few seconds mid-run
+and starts it again on the same port: a restart.
 
     python benchmarks/flow.py                # 2,000 rows per run
     python benchmarks/flow.py --rows 5000    # the issue's table
+    python benchmarks/flow.py --quick        # 200 rows, three settings, a 2 s outage
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -23,29 +29,93 @@ import pandas as pd
 import endpointr
 from _common import fake_server, fmt, machine_line, markdown_table
 
-SCENARIOS: dict[str, dict[str, Any]] = {
-    "capacity 10, 429 + Retry-After 0.05 s above it": {"capacity": 10, "retry_after": 0.05},
-    "30% of requests answered 503 (no Retry-After)": {"random": ("503", 0.3)},
-}
 SETTINGS: tuple[int | str, ...] = (10, 20, 40, 80, "auto")
+QUICK_SETTINGS: tuple[int | str, ...] = (10, 80, "auto")
+LATENCY = 0.2
+WINDOW = 2.0
+MAX_TOKENS = 16
+COMMON: dict[str, Any] = {
+    "text_var": "text",
+    "id_var": "id",
+    "key_name": None,
+    "output_dir": None,
+    "progress": False,
+}
 
 
-def run_one(server: Any, rows: int, concurrent: int | str) -> dict[str, Any]:
+def _hf(server: Any, df: pd.DataFrame, concurrent: int | str) -> pd.DataFrame:
+    return endpointr.hf_embed_df(
+        df,
+        endpoint_url=server.url + "/embed",
+        batch_size=4,
+        concurrent_requests=concurrent,
+        **COMMON,
+    )
+
+
+def _openai(server: Any, df: pd.DataFrame, concurrent: int | str) -> pd.DataFrame:
+    return endpointr.oai_embed_df(
+        df, base_url=server.url + "/v1", batch_size=4, concurrent_requests=concurrent, **COMMON
+    )
+
+
+def _anthropic(server: Any, df: pd.DataFrame, concurrent: int | str) -> pd.DataFrame:
+    return endpointr.ant_complete_df(
+        df, base_url=server.url, max_tokens=MAX_TOKENS, concurrent_requests=concurrent, **COMMON
+    )
+
+
+# The function a scenario runs and the share of the rows it runs.
+APIS: dict[str, tuple[Callable[[Any, pd.DataFrame, int | str], pd.DataFrame], float]] = {
+    "hf": (_hf, 1.0),
+    "openai": (_openai, 1.0),
+    "anthropic": (_anthropic, 0.25),
+}
+
+
+def scenarios(rows: int) -> dict[str, dict[str, Any]]:
+    """Name -> spec: ``api`` (a key of :data:`APIS`, default ``"hf"``), ``random``
+    (``(kind, rate)`` of random faults) and fake-server settings for ``/_configure``."""
+    tokens = 6 * 4  # "row N of the flow run" is 6 tokens, 4 rows a request
+    half_way = rows / 4 / (10 / LATENCY) / 2  # capacity 10 at full speed
+    window = {"rate_window": WINDOW}
+    return {
+        "capacity 10, 429 + Retry-After 0.05 s above it": {"capacity": 10, "retry_after": 0.05},
+        "capacity 10, 429 without Retry-After above it": {"capacity": 10, "retry_after": None},
+        f"capacity 10, halved to 5 after {half_way:g} s": {
+            "capacity": 10,
+            "capacity_schedule": [[half_way, 5]],
+        },
+        "30% of requests answered 503 (no Retry-After)": {"random": ("503", 0.3)},
+        "503 bursts: 0.2 s of every 0.5 s, Retry-After 0.2 s": {
+            "burst_every": 0.5,
+            "burst_length": 0.2,
+            "retry_after": 0.2,
+        },
+        "a device serving 4 requests at once, the rest queued (no 429)": {"device_slots": 4},
+        f"OpenAI RPM window: 40 requests per {WINDOW:g} s": {"api": "openai", "rpm": 40, **window},
+        f"OpenAI TPM window: {40 * tokens} tokens per {WINDOW:g} s": {
+            "api": "openai",
+            "tpm": 40 * tokens,
+            **window,
+        },
+        f"Anthropic window: 40 requests and {30 * (6 + MAX_TOKENS)} tokens per {WINDOW:g} s": {
+            "api": "anthropic",
+            "rpm": 40,
+            "tpm": 30 * (6 + MAX_TOKENS),
+            **window,
+        },
+    }
+
+
+def run_one(server: Any, api: str, rows: int, concurrent: int | str) -> dict[str, Any]:
+    function, share = APIS[api]
+    rows = max(1, int(rows * share))
     df = pd.DataFrame(
         {"id": range(rows), "text": [f"row {i} of the flow run" for i in range(rows)]}
     )
     started = time.perf_counter()
-    out = endpointr.hf_embed_df(
-        df,
-        text_var="text",
-        id_var="id",
-        endpoint_url=server.url + "/embed",
-        key_name=None,
-        output_dir=None,
-        progress=False,
-        batch_size=4,
-        concurrent_requests=concurrent,
-    )
+    out = function(server, df, concurrent)
     seconds = time.perf_counter() - started
     statuses = [r["status"] for r in server.stats()["requests"]]
     overloaded = sum(1 for s in statuses if s in (429, 503))
@@ -59,16 +129,19 @@ def run_one(server: Any, rows: int, concurrent: int | str) -> dict[str, Any]:
     }
 
 
-def scenario(name: str, spec: dict[str, Any], rows: int) -> list[dict[str, Any]]:
+def scenario(
+    name: str, spec: dict[str, Any], rows: int, settings: tuple[int | str, ...]
+) -> list[dict[str, Any]]:
     results = []
-    with fake_server(latency=0.2) as server:
-        for setting in SETTINGS:
+    configure = {k: v for k, v in spec.items() if k not in ("random", "api")}
+    with fake_server(latency=LATENCY) as server:
+        for setting in settings:
             server.reset()
-            server.configure(**{k: v for k, v in spec.items() if k != "random"})
+            server.configure(**configure)
             if "random" in spec:
                 kind, rate = spec["random"]
                 server.post("/_random_faults", {"rate": rate, "kinds": [kind], "seed": 7})
-            results.append(run_one(server, rows, setting))
+            results.append(run_one(server, spec.get("api", "hf"), rows, setting))
     best = max(r["rows/s"] for r in results)
     print(f"\n### {name}\n")
     table = [
@@ -99,13 +172,13 @@ def outage(rows: int, down: float, after: float) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    servers = [FakeServer(port=port, latency=0.2).start()]
+    servers = [FakeServer(port=port, latency=LATENCY).start()]
 
     def restart() -> None:
         time.sleep(after)
         servers[0].stop()
         time.sleep(down)
-        servers.append(FakeServer(port=port, latency=0.2).start())
+        servers.append(FakeServer(port=port, latency=LATENCY).start())
 
     bouncer = threading.Thread(target=restart)
     bouncer.start()
@@ -113,14 +186,10 @@ def outage(rows: int, down: float, after: float) -> None:
     started = time.perf_counter()
     out = endpointr.hf_embed_df(
         pd.DataFrame({"id": range(rows), "text": texts}),
-        text_var="text",
-        id_var="id",
         endpoint_url=f"http://127.0.0.1:{port}/embed",
-        key_name=None,
-        output_dir=None,
-        progress=False,
         batch_size=4,
         concurrent_requests=10,
+        **COMMON,
     )
     seconds = time.perf_counter() - started
     bouncer.join()
@@ -133,13 +202,16 @@ def outage(rows: int, down: float, after: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
-    parser.add_argument("--quick", action="store_true", help="400 rows, a 2 s outage")
+    parser.add_argument(
+        "--quick", action="store_true", help="200 rows, settings 10, 80 and auto, a 2 s outage"
+    )
     args = parser.parse_args()
-    rows, down, after = (400, 2.0, 0.5) if args.quick else (args.rows, 5.0, 2.0)
+    rows, down, after = (200, 2.0, 0.5) if args.quick else (args.rows, 5.0, 2.0)
+    settings = QUICK_SETTINGS if args.quick else SETTINGS
     print(machine_line())
-    print(f"{rows:,} rows, batch_size=4, server latency 0.2 s")
-    for name, spec in SCENARIOS.items():
-        scenario(name, spec, rows)
+    print(f"{rows:,} rows, server latency {LATENCY:g} s")
+    for name, spec in scenarios(rows).items():
+        scenario(name, spec, rows, settings)
     outage(rows, down=down, after=after)
 
 

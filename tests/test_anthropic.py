@@ -61,7 +61,11 @@ def test_system_prompt_is_a_cached_block_read_from_cache_on_the_next_row(
     server: FakeServer,
 ) -> None:
     out = messages_df(
-        server, frame(["first row", "second row"]), system_prompt=SYSTEM, concurrent_requests=1
+        server,
+        frame(["first row", "second row"]),
+        system_prompt=SYSTEM,
+        concurrent_requests=1,
+        cache_system_prompt=True,
     )
     assert server.stats.requests[0].json["system"] == [
         {"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}

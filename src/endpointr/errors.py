@@ -11,13 +11,16 @@ Whether a request error is worth another attempt is a class attribute
     ├── RequestError         one request failed (becomes error rows, not raised)
     │   ├── TransportError       retryable: timeout, refused or reset connection
     │   │   ├── ConnectError         no connection at all: waits on the server, spends no attempt
+    │   │   ├── AttemptTimeout       no answer within ``timeout``: a sign of congestion too
     │   │   └── CertificateError     final: the TLS certificate cannot be verified
     │   ├── RateLimitError       retryable: 429 / 529, may carry ``retry_after``
     │   ├── ServerError          retryable: 408, 500, 502, 503, 504
     │   ├── ResponseFormatError  retryable: a 2xx answer we cannot read
     │   └── ClientError          final: any other 4xx
-    ├── EndpointDownError    the server refused connections past ``down_timeout``: the run
-    │                        stops, what finished is committed
+    ├── RunStoppedError      the run cannot go on; what finished is committed
+    │   ├── EndpointDownError    the server refused connections past ``down_timeout``
+    │   └── RefusedError         the server answers every request with the same error
+    ├── ServerStartError     a server endpointr starts itself (the local model) did not come up
     ├── JobError             a provider Batch-API job failed
     └── CheckpointError      an output directory cannot be resumed or written
 """
@@ -25,6 +28,7 @@ Whether a request error is worth another attempt is a class attribute
 from __future__ import annotations
 
 __all__ = [
+    "AttemptTimeout",
     "CertificateError",
     "CheckpointError",
     "ClientError",
@@ -36,9 +40,12 @@ __all__ = [
     "JobError",
     "MissingAPIKeyError",
     "RateLimitError",
+    "RefusedError",
     "RequestError",
     "ResponseFormatError",
+    "RunStoppedError",
     "ServerError",
+    "ServerStartError",
     "TransportError",
 ]
 
@@ -102,6 +109,11 @@ class ConnectError(TransportError):
     """
 
 
+class AttemptTimeout(TransportError):
+    """No answer within the attempt's ``timeout``. At a server that queues requests this
+    is congestion: the run lowers its in-flight limit, as for a 429, and the attempt counts."""
+
+
 class CertificateError(TransportError):
     """The server's TLS certificate could not be verified; retrying will not help."""
 
@@ -137,9 +149,25 @@ class ResponseFormatError(RequestError):
     retryable = True
 
 
-class EndpointDownError(EndpointrError):
+class RunStoppedError(EndpointrError):
+    """The run stopped before every row was sent; what finished is committed and the same
+    call again resumes it once the cause is fixed."""
+
+
+class EndpointDownError(RunStoppedError):
     """The server refused every connection for longer than ``down_timeout``; the run stopped
     after committing what finished, and the same call again resumes it."""
+
+
+class RefusedError(RunStoppedError):
+    """The first requests of a run were all answered with the same error (a route, model,
+    ``dimensions`` or encoding the server does not take): a setting to fix, not the rows.
+    The run stops instead of failing every row one attempt at a time."""
+
+
+class ServerStartError(EndpointrError):
+    """A server endpointr starts for a run (the local model server) exited or did not
+    answer within its start-up time; the message holds the last lines it printed."""
 
 
 class JobError(EndpointrError):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from ..engine.calls import run_many, run_one, run_whole
 from ..engine.sync import synced
 from ..providers.anthropic import AnthropicMessages
-from ._keywords import ChatBatch, ChatTable, ChatText
+from ._keywords import AntChatBatch, AntChatTable, AntChatText
 from ._signature import takes
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ __all__ = [
 ]
 
 
-@takes(AnthropicMessages, ChatText)
-async def aant_complete_text(text: str, **keywords: Unpack[ChatText]) -> Any:
+@takes(AnthropicMessages, AntChatText)
+async def aant_complete_text(text: str, **keywords: Unpack[AntChatText]) -> Any:
     """Complete one text; returns the content string (the text blocks joined).
 
     With ``schema`` (a dict, ``JsonSchema``, pydantic model class or ``.json`` path) the
@@ -49,8 +49,10 @@ async def aant_complete_text(text: str, **keywords: Unpack[ChatText]) -> Any:
     return await run_one(AnthropicMessages, text, keywords)
 
 
-@takes(AnthropicMessages, ChatBatch)
-async def aant_complete_batch(texts: Sequence[str], **keywords: Unpack[ChatBatch]) -> pd.DataFrame:
+@takes(AnthropicMessages, AntChatBatch)
+async def aant_complete_batch(
+    texts: Sequence[str], **keywords: Unpack[AntChatBatch]
+) -> pd.DataFrame:
     """Complete a list of texts; returns a pandas DataFrame in input order.
 
     Columns: ``text``, then those of :func:`ant_complete_df`. Nothing is written to disk.
@@ -58,9 +60,9 @@ async def aant_complete_batch(texts: Sequence[str], **keywords: Unpack[ChatBatch
     return await run_many(AnthropicMessages, texts, keywords)
 
 
-@takes(AnthropicMessages, ChatTable)
+@takes(AnthropicMessages, AntChatTable)
 async def aant_complete_df(
-    df: Any, *, text_var: str, id_var: str, **keywords: Unpack[ChatTable]
+    df: Any, *, text_var: str, id_var: str, **keywords: Unpack[AntChatTable]
 ) -> Any:
     """Complete every row of a table, one request per row; the same frame type comes back.
 

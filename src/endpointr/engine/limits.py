@@ -18,14 +18,19 @@ class ConcurrencyLimit:
     """The number of requests allowed in flight.
 
     A fixed limit is a ceiling: an overload answer multiplies it by ``backoff`` (once for
-    all requests sent before that decrease), and it climbs back by one per window of good
-    answers, never above the number given. With ``auto`` it follows the endpoint: once per window of
-    ``value`` answers it doubles until the first sign of overload (slow start), then
-    moves towards ``value * min(1, tolerance * best / recent) + 1``, where ``best`` is the
-    fastest latency seen lately and ``recent`` the smoothed current one: while latency
-    holds, the limit grows; when requests queue on the server, it shrinks. A rate-limit
-    or overload answer multiplies it by ``backoff`` at once, as for a fixed limit.
-    It stays within ``[minimum, maximum]``.
+    all requests sent before that decrease), and it climbs back by one per window of
+    ``value`` good answers, never above the number given. With ``auto`` it follows the
+    endpoint: once per window it grows by half until the first sign of overload (slow start),
+    then moves towards ``value * min(1, tolerance * best / recent) + 1``, where ``best``
+    is the fastest latency seen lately and ``recent`` the smoothed current one: while
+    latency holds, the limit grows; when requests queue on the server, it shrinks. An
+    overload answer multiplies it by ``backoff`` at once, as for a fixed limit.
+
+    Either way the level of the last overload is remembered: the limit climbs straight
+    back to just below it, then waits ``patience`` windows before trying it again, twice
+    as long each time it is refused there again (up to ``max_patience``), so a server
+    with a hard capacity sees a probe now and then, not a 429 every few windows. It
+    stays within ``[minimum, maximum]``.
     """
 
     value: int
@@ -34,12 +39,17 @@ class ConcurrencyLimit:
     maximum: int = 256
     tolerance: float = 1.5
     backoff: float = 0.7
+    patience: int = 2
+    slow_start_growth: float = 1.5
+    max_patience: int = 32
     _best: float = field(default=0.0, repr=False)
     _recent: float = field(default=0.0, repr=False)
     _count: int = field(default=0, repr=False)
     _exact: float = field(default=0.0, repr=False)
     _slow_start: bool = field(default=True, repr=False)
     _decreased_at: float = field(default=-math.inf, repr=False)
+    _refused_at: int | None = field(default=None, repr=False)
+    _held: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         if not self.auto:
@@ -57,12 +67,15 @@ class ConcurrencyLimit:
             self._count = 0
             gradient = min(1.0, self.tolerance * self._best / self._recent)
             if self._slow_start and gradient >= 1.0:
-                self._set(self.value * 2.0)
+                self._set(self.value * self.slow_start_growth)
                 return
             self._slow_start = False
             exact = self._exact or self.value
             target = exact * gradient + 1.0
-            self._set(target if target >= exact else 0.8 * exact + 0.2 * target)
+            if target < exact:
+                self._set(0.8 * exact + 0.2 * target)
+            elif self._may_pass(exact, target):
+                self._set(target)
 
     def _climb(self) -> None:
         """Additive increase of a fixed limit back towards its ceiling."""
@@ -71,17 +84,42 @@ class ConcurrencyLimit:
         self._count += 1
         if self._count >= self.value:
             self._count = 0
-            self._set((self._exact or self.value) + 1.0)
+            exact = self._exact or self.value
+            if self._may_pass(exact, exact + 1.0):
+                self._set(exact + 1.0)
 
-    def on_overload(self, sent_at: float = 0.0, now: float = 0.0) -> None:
-        """Record a 429/529/503 answer to a request sent at ``sent_at``: shrink the limit,
-        unless the request left before the last decrease (it saw the old limit)."""
+    def _may_pass(self, exact: float, target: float) -> bool:
+        """Whether one window's climb from ``exact`` to ``target`` may go ahead: always
+        below the level last refused; at it, only after ``patience`` windows there."""
+        refused = self._refused_at
+        if refused is None or int(target) < refused:
+            return True
+        if int(exact) >= refused:  # a window there without refusal: forget it
+            self._refused_at, self.patience = None, max(1, self.patience // 2)
+            return True
+        self._held += 1
+        if self._held < self.patience:
+            return False
+        self._held = 0
+        return True
+
+    def on_overload(
+        self, sent_at: float = 0.0, now: float = 0.0, *, at_most: int | None = None
+    ) -> None:
+        """Record a 429/529/503 answer (or a timeout) to a request sent at ``sent_at``:
+        shrink the limit, to ``at_most`` if that is lower, unless the request left before
+        the last decrease (it saw the old limit)."""
         if sent_at <= self._decreased_at:
             return
         self._decreased_at = now
         self._count = 0
         self._slow_start = False
-        self._set((self._exact or self.value) * self.backoff)
+        exact = self._exact or self.value
+        if int(exact) == self._refused_at:  # refused at the same level again
+            self.patience = min(self.max_patience, self.patience * 2)
+        self._refused_at = int(exact)
+        self._held = 0
+        self._set(min(exact * self.backoff, at_most or math.inf))
 
     def _set(self, exact: float) -> None:
         self._exact = min(float(self.maximum), max(float(self.minimum), exact))
@@ -111,6 +149,11 @@ class _Bucket:
     def take(self, cost: float) -> None:
         self.level -= min(cost, self.capacity)
 
+    def owe(self, tokens: float) -> None:
+        """Take ``tokens`` more (or give them back, when negative): the level may go
+        below zero, a debt the refill pays before the next send."""
+        self.level = min(self.capacity, self.level - tokens)
+
 
 class RateLimiter:
     """Token buckets for requests and tokens per minute; pure, driven by the caller's clock.
@@ -133,6 +176,19 @@ class RateLimiter:
                 bucket = _Bucket(per_minute, 0.0, now)
                 bucket.level = bucket.capacity
                 self._buckets.append((bucket, is_tokens))
+
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether a tokens-per-minute budget applies."""
+        return any(is_tokens for _, is_tokens in self._buckets)
+
+    def settle(self, *, now: float, charged: int, used: int) -> None:
+        """Correct the tokens budget once an answer reports ``used`` tokens for a request
+        that was charged ``charged``."""
+        for bucket, is_tokens in self._buckets:
+            if is_tokens:
+                bucket.wait(0, now)
+                bucket.owe(used - charged)
 
     def try_acquire(self, *, now: float, tokens: int = 0) -> float:
         """0.0 if a request costing ``tokens`` may start now (and take it), else seconds to wait."""

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from ..config import check_int, check_int_or_auto, check_seconds
 from ..errors import ConfigError
+from .flow import Flow
 from .limits import ConcurrencyLimit, RateLimiter
 from .retry import RetryPolicy
+from .tokens import TokenCounter
 from .transport import ssl_context
 
 __all__ = ["AUTO_START", "RUN_OPTION_NAMES", "Backoff", "RunOptions"]
@@ -60,7 +62,14 @@ class RunOptions:
         default=8, metadata={"help": "rows per request, or 'auto' for the server's limit"}
     )
     concurrent_requests: int | str = field(
-        default=5, metadata={"help": "requests in flight at once, or 'auto'"}
+        default=5,
+        metadata={
+            "help": "requests in flight at once (a ceiling: overload lowers it for a while), "
+            "or 'auto' to follow what the server sustains"
+        },
+    )
+    max_concurrent_requests: int = field(
+        default=100, metadata={"help": "the most requests in flight 'auto' may reach"}
     )
     max_retries: int = field(
         default=5,
@@ -105,7 +114,11 @@ class RunOptions:
         default=None, metadata={"help": "the most requests to start per minute"}
     )
     tokens_per_minute: float | None = field(
-        default=None, metadata={"help": "the most tokens (estimated) to send per minute"}
+        default=None,
+        metadata={
+            "help": "the most tokens to send per minute (counted before sending, corrected "
+            "by the usage answers report)"
+        },
     )
     backoff: Backoff | None = field(
         default=None, metadata={"help": "waits between attempts: BASE[,CAP] in seconds"}
@@ -114,6 +127,7 @@ class RunOptions:
     def __post_init__(self) -> None:
         check_int_or_auto(self.batch_size, "batch_size")
         check_int_or_auto(self.concurrent_requests, "concurrent_requests")
+        check_int(self.max_concurrent_requests, "max_concurrent_requests")
         check_int(self.max_retries, "max_retries", minimum=0)
         check_seconds(self.timeout, "timeout")
         check_seconds(self.overload_timeout, "overload_timeout")
@@ -145,7 +159,8 @@ class RunOptions:
     def limit(self) -> ConcurrencyLimit:
         """The in-flight limit these options start a run with."""
         if self.concurrent_requests == "auto":
-            return ConcurrencyLimit(AUTO_START, auto=True)
+            start = min(AUTO_START, self.max_concurrent_requests)
+            return ConcurrencyLimit(start, auto=True, maximum=self.max_concurrent_requests)
         return ConcurrencyLimit(int(self.concurrent_requests))
 
     def policy(self) -> RetryPolicy:
@@ -158,6 +173,17 @@ class RunOptions:
             retry_after_jitter=wait.retry_after_jitter,
             max_retry_after=wait.max_retry_after,
             overload_timeout=self.overload_timeout,
+        )
+
+    def flow(self, now: float, tokenizer_model: str | None = None) -> Flow:
+        """The flow control a run with these options starts with."""
+        return Flow(
+            self.limit(),
+            self.policy(),
+            self.rate_limiter(now),
+            down_timeout=self.down_timeout,
+            timeout=self.timeout,
+            counter=TokenCounter(tokenizer_model),
         )
 
     def rate_limiter(self, now: float) -> RateLimiter | None:

@@ -39,7 +39,7 @@ def render(stats: RunStats) -> str:
         line += f" (limit {stats.limit})"
     wait = stats.paused_until - time.monotonic()
     if wait > 0:
-        line += f" | waiting {wait:.1f} s: server overloaded"
+        line += f" | waiting {wait:.1f} s: {stats.waiting_for or 'server overloaded'}"
     return line
 
 

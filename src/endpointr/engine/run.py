@@ -12,6 +12,7 @@ import contextlib
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 
 from .._version import __version__
 from ..config import redact_url, resolve_key
-from ..errors import EndpointDownError, EndpointrError
+from ..errors import EndpointrError, RunStoppedError
 from ..io.chunks import ChunkWriter, chunk_paths, drop_superseded, read_chunks
 from ..io.manifest import OutputDir, finish_manifest, latest_per_id, now_iso, prepare_output_dir
 from ..io.readers import Source
@@ -118,22 +119,26 @@ async def _run(
         if command:
             manifest["command"] = [redact_url(a) if "://" in a else a for a in command]
         out.save(status="running", started_at=now_iso(), ended_at=None, **manifest)
-    down: EndpointDownError | None = None
+    down: RunStoppedError | None = None
+    changes: list[str] = []
     try:
-        await _send(
+        endpoint, changes = await _send(
             source.pairs(skip), endpoint, options, key, writer.add, stats, progress=options.progress
         )
-    except EndpointDownError as exc:
+    except RunStoppedError as exc:
         down = exc
     finally:
         await writer.close()
     if out:
         if options.retry_failed and writer.written:
             drop_superseded(out.path, writer.written, source.id_var)
+        if changes:
+            out.save(changes=changes, **endpoint.manifest_fields())
         stopped = stats.interrupted or down is not None
         finish_manifest(out, _counters(stats), id_var=source.id_var, interrupted=stopped)
     if down is not None:
-        raise EndpointDownError(f"{down}" + (f" (output in {out.path})" if out else "")) from None
+        where = f" (output in {out.path})" if out else ""
+        raise type(down)(f"{down}{where}") from None
     return stats, writer
 
 
@@ -201,7 +206,8 @@ async def _send(
     stats: RunStats,
     *,
     progress: bool,
-) -> None:
+) -> tuple[Endpoint, list[str]]:
+    """Run ``pairs``; the endpoint the run ended with and what it changed on the way."""
     transport = Transport(
         timeout=options.timeout,
         auth_headers=endpoint.auth_headers(key) if key else None,
@@ -216,11 +222,8 @@ async def _send(
             transport,
             sink,
             batch_size=options.rows_per_request,
-            limit=options.limit(),
-            policy=options.policy(),
-            rate_limiter=options.rate_limiter(asyncio.get_running_loop().time()),
+            flow=options.flow(time.monotonic(), endpoint.tokenizer_model),
             stats=stats,
-            down_timeout=options.down_timeout,
         )
         bar.start()
         try:
@@ -228,6 +231,7 @@ async def _send(
                 await engine.run(pairs)
         finally:
             await bar.finish()
+    return engine.endpoint, engine.changes
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 
 Rows are pulled from the source only when a slot is free, so memory is bounded by the
 in-flight window, not by the input. A request that fails with a retryable error waits
-in a heap with a not-before time and holds no slot while it waits. A request of several
+in a heap with a not-before time and holds no slot while it waits; requests waiting
+on the server go out before fresh rows. When the next one may leave, and how many may
+be in flight, is :class:`~endpointr.engine.flow.Flow`'s to say. A request of several
 rows refused with 400/413/422 is split in halves, down to single rows, so only the rows
 at fault become error rows. Every row leaves through ``sink`` exactly once.
 """
@@ -13,17 +15,18 @@ import asyncio
 import heapq
 import itertools
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ClientError, ConnectError, EndpointDownError, RequestError, ResponseFormatError
-from ..providers.base import Endpoint
+from ..errors import ClientError, RefusedError, RequestError, ResponseFormatError
+from ..providers.base import Answer, Endpoint
 from ..types import HttpResponse, Result, Row
-from .limits import ConcurrencyLimit, RateLimiter
-from .retry import OVERLOAD_STATUSES, RetryPolicy, is_overload
+from .flow import Flow, Request
+from .refusals import Refusals
 from .transport import Transport
 
 __all__ = ["Engine", "RunStats", "row_problem"]
@@ -31,8 +34,6 @@ __all__ = ["Engine", "RunStats", "row_problem"]
 Sink = Callable[[list[Result]], Awaitable[None]]
 SPLIT_STATUSES = frozenset({400, 413, 422})
 _REJECTED_FLUSH = 4096
-# the longest pause between two tries of a server that refuses connections
-_PROBE_CAP = 5.0
 _END = object()
 
 
@@ -50,6 +51,7 @@ class RunStats:
     in_flight: int = 0
     limit: int = 0
     paused_until: float = 0.0
+    waiting_for: str = ""
     started: float = field(default_factory=time.monotonic)
     first_request: float | None = None
     ended: float | None = None
@@ -58,15 +60,6 @@ class RunStats:
     @property
     def elapsed(self) -> float:
         return (self.ended or time.monotonic()) - self.started
-
-
-@dataclass(slots=True)
-class _Request:
-    rows: list[Row]
-    attempt: int = 0
-    sent_at: float = 0.0
-    waits: int = 0
-    overloaded_since: float | None = None
 
 
 def row_problem(text: Any) -> str | None:
@@ -97,32 +90,32 @@ class Engine:
         sink: Sink,
         *,
         batch_size: int,
-        limit: ConcurrencyLimit,
-        policy: RetryPolicy,
-        rate_limiter: RateLimiter | None = None,
+        flow: Flow,
         stats: RunStats | None = None,
-        down_timeout: float = 60.0,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
-        self._endpoint, self._transport, self._sink = endpoint, transport, sink
-        self._batch_size, self._limit, self._policy = batch_size, limit, policy
-        self._rate = rate_limiter
+        self.endpoint, self._transport, self._sink = endpoint, transport, sink
+        self._batch_size, self._flow = batch_size, flow
+        self._allowance = endpoint.output_allowance()
         self.stats = stats or RunStats()
+        self.changes: list[str] = []  # what the run changed in its requests, and why
+        self._notify = notify or _to_stderr
+        self._refusals = Refusals()
+        self._refused: RefusedError | None = None
+        # error rows of the refusal streak under way, written once it proves to be the rows'
+        self._held: list[Result] = []
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._ready: deque[_Request] = deque()
-        self._waiting: list[tuple[float, int, _Request]] = []
+        self._ready: deque[Request] = deque()
+        self._waiting: list[tuple[float, int, Request]] = []
         self._seq = itertools.count()
         self._rejected: list[Result] = []
         self._finished: deque[asyncio.Task[None]] = deque()
         self._wake = asyncio.Event()
         self._exhausted = False
         self._stopping = False
-        self._gate_until = 0.0
         self._sending = 0
         self._sinking = 0
-        self._source: Iterator[_Request | None] = iter(())
-        self._down_timeout = down_timeout
-        self._down_since: float | None = None
-        self._down: EndpointDownError | None = None
+        self._source: Iterator[Request | None] = iter(())
 
     def stop(self) -> None:
         """Send nothing more; the requests in flight finish, :meth:`run` then returns."""
@@ -141,6 +134,10 @@ class Engine:
                     await self._emit(rejected)
                     continue
                 if self._idle():
+                    if self._held and self._refused is None:
+                        held, self._held = self._held, []
+                        await self._emit(held)
+                        continue
                     break
                 await self._wait()
                 while self._finished:
@@ -148,8 +145,10 @@ class Engine:
         finally:
             await self._cancel_in_flight()
             self.stats.ended = time.monotonic()
-        if self._down is not None:
-            raise self._down
+        if self._flow.down is not None:
+            raise self._flow.down
+        if self._refused is not None:
+            raise self._refused
         return self.stats
 
     def _idle(self) -> bool:
@@ -157,7 +156,7 @@ class Engine:
             return False
         return self._stopping or (self._exhausted and not self._ready and not self._waiting)
 
-    def _requests(self, rows: Iterator[tuple[Any, Any]]) -> Iterator[_Request | None]:
+    def _requests(self, rows: Iterator[tuple[Any, Any]]) -> Iterator[Request | None]:
         """Requests of ``batch_size`` rows; ``None`` now and then to let rejected rows out."""
         batch: list[Row] = []
         for row_id, text in rows:
@@ -169,12 +168,12 @@ class Engine:
                 continue
             batch.append(Row(row_id, text))
             if len(batch) >= self._batch_size:
-                yield _Request(batch)
+                yield Request(batch)
                 batch = []
         if batch:
-            yield _Request(batch)
+            yield Request(batch)
 
-    def _next(self, now: float) -> _Request | None:
+    def _next(self, now: float) -> Request | None:
         while self._waiting and self._waiting[0][0] <= now:
             self._ready.append(heapq.heappop(self._waiting)[2])
         if self._ready:
@@ -191,26 +190,32 @@ class Engine:
         """Start requests while slots are free. A slot is a request whose HTTP exchange is
         under way: it frees as soon as the answer is in, before the answer is read."""
         now = time.monotonic()
-        while not (self._stopping or self._sinking) and self._sending < self._limit.value:
-            if now < self._gate_until:
-                return
+        flow = self._flow
+        while not (self._stopping or self._sinking) and self._sending < flow.in_flight_limit:
+            if now < flow.gate_until:
+                break
             request = self._next(now)
             if request is None:
-                return
-            if self._rate is not None:
-                wait = self._rate.try_acquire(now=now, tokens=self._cost(request))
-                if wait > 0:
-                    self._ready.appendleft(request)
-                    self._gate_until = now + wait
-                    return
+                break
+            if flow.admit(request, now, self._cost(request)) > 0:
+                self._ready.appendleft(request)
+                self._show_wait()
+                break
             self._sending += 1
             task = asyncio.get_running_loop().create_task(self._attempt(request))
             task.add_done_callback(self._on_done)
             self._in_flight.add(task)
-        self.stats.in_flight, self.stats.limit = self._sending, self._limit.value
+        self.stats.in_flight, self.stats.limit = self._sending, flow.in_flight_limit
 
-    def _cost(self, request: _Request) -> int:
-        return sum(len(row.text) for row in request.rows) // 4 + 1
+    def _cost(self, request: Request) -> int:
+        if not self._flow.needs_tokens():
+            return 0
+        return self._flow.cost(request, self.endpoint.token_cost, self._allowance)
+
+    def _show_wait(self) -> None:
+        flow, stats = self._flow, self.stats
+        if flow.gate_until > stats.paused_until:
+            stats.paused_until, stats.waiting_for = flow.gate_until, flow.waiting_for
 
     def _on_done(self, task: asyncio.Task[None]) -> None:
         self._finished.append(task)
@@ -232,43 +237,41 @@ class Engine:
             pass
 
     def _next_deadline(self) -> float | None:
-        if self._stopping or self._sending >= self._limit.value:
+        if self._stopping or self._sending >= self._flow.in_flight_limit:
             return None
         now = time.monotonic()
-        if self._gate_until > now:
-            return self._gate_until - now
+        if self._flow.gate_until > now:
+            return self._flow.gate_until - now
         if self._waiting:
             return max(0.0, self._waiting[0][0] - now)
         return None
 
-    async def _attempt(self, request: _Request) -> None:
+    async def _attempt(self, request: Request) -> None:
         """One attempt of ``request``, settled by the task itself: its rows go to the sink
         (or back in the queue), then the freed slot takes the next request at once."""
         outcome = await self._try(request)
         await self._settle(request, outcome)
         self._launch()
 
-    async def _try(self, request: _Request) -> list[Result] | RequestError:
+    async def _try(self, request: Request) -> list[Result] | RequestError:
+        endpoint = request.built_by = self.endpoint
         request.attempt += 1
         request.sent_at = time.monotonic()
         self.stats.requests += 1
         if self.stats.first_request is None:
             self.stats.first_request = request.sent_at
         try:
-            response = await self._exchange(request)
+            response = await self._exchange(request, endpoint)
         finally:
             self._sending -= 1
         if isinstance(response, RequestError):
             return response
-        self._down_since = None  # an answer, whatever it says: the server is up
-        if response.status in OVERLOAD_STATUSES:
-            self._limit.on_overload(request.sent_at, time.monotonic())
-        elif 200 <= response.status < 300:
-            self._limit.on_success(time.monotonic() - request.sent_at)
+        answer: Answer | None = None
         try:
             if 200 <= response.status < 300:
-                return self._endpoint.parse_response(request.rows, response)
-            return self._endpoint.parse_error(response)
+                answer = endpoint.read_answer(request.rows, response)
+                return answer.results
+            return endpoint.parse_error(response)
         except RequestError as exc:
             if exc.status is None:  # the error rows say which answer it was
                 exc.status = response.status
@@ -276,10 +279,14 @@ class Engine:
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             message = f"unexpected answer: {type(exc).__name__}: {exc}"
             return ResponseFormatError(message, status=response.status)
+        finally:
+            used = answer.tokens if answer is not None else None
+            flow, now = self._flow, time.monotonic()
+            flow.answered(request, response.status, response.headers, now, used)
 
-    async def _exchange(self, request: _Request) -> HttpResponse | RequestError:
+    async def _exchange(self, request: Request, endpoint: Endpoint) -> HttpResponse | RequestError:
         try:
-            http_request = self._endpoint.build_request(request.rows)
+            http_request = endpoint.build_request(request.rows)
         except (ValueError, TypeError) as exc:
             # not the server's fault and no retry will change it: final for these rows
             return RequestError(f"cannot build the request: {type(exc).__name__}: {exc}")
@@ -293,76 +300,80 @@ class Engine:
         self.stats.in_flight = self._sending
         task.result()  # an error in the sink (disk full, ...) ends the run here
 
-    async def _settle(self, request: _Request, outcome: list[Result] | RequestError) -> None:
+    async def _settle(self, request: Request, outcome: list[Result] | RequestError) -> None:
         if not isinstance(outcome, RequestError):
+            if not self._refusals.succeeded:
+                self._refusals.success()
+                held, self._held = self._held, []
+                if held:
+                    await self._emit(held)
             for result in outcome:
                 result.attempts = request.attempt
             await self._emit(outcome)
             return
-        delay = self._delay(request, outcome)
+        if self._resend_changed(request, outcome):
+            return
+        splittable = self._splittable(request, outcome)
+        if not splittable and not self._refusals.succeeded:
+            streak = self._refusals.streak
+            if self._refusals.refused(outcome, id(request)):
+                self._stop_refused(outcome)
+                return
+            if self._refusals.streak != streak and self._held:
+                held, self._held = self._held, []  # another error: those were the rows'
+                await self._emit(held)
+        delay = self._flow.retry_delay(request, outcome, time.monotonic())
+        self._show_wait()
+        if self._flow.down is not None:
+            self._stopping = True
+            self._wake.set()
+        elif self._flow.gate_until > time.monotonic():
+            self._wake.set()
         if delay is not None and not self._stopping:
             self.stats.retries += 1
             entry = (time.monotonic() + delay, next(self._seq), request)
             heapq.heappush(self._waiting, entry)
-        elif self._splittable(request, outcome):
+        elif splittable:
             # when stopping, neither split nor fail the rows: a re-run sends them again
             if not self._stopping:
                 self.stats.splits += 1
                 mid = len(request.rows) // 2
-                halves = [_Request(request.rows[mid:]), _Request(request.rows[:mid])]
+                halves = [Request(request.rows[mid:]), Request(request.rows[:mid])]
                 self._ready.extendleft(halves)
-        elif not self._stopping or not outcome.retryable:
-            await self._emit([_failed(row, outcome, request.attempt) for row in request.rows])
+        elif self._refused is None and (not self._stopping or not outcome.retryable):
+            failed = [_failed(row, outcome, request.attempt) for row in request.rows]
+            if self._refusals.succeeded:
+                await self._emit(failed)
+            else:
+                self._held.extend(failed)
 
-    def _delay(self, request: _Request, error: RequestError) -> float | None:
-        """The wait before the next attempt, ``None`` to give up. Overload spends no
-        attempt: it pauses the whole run for the server's ``Retry-After`` and counts
-        against the request's overload budget instead."""
-        if isinstance(error, ConnectError):
-            return self._wait_for_server(request, error)
-        if not is_overload(error):
-            return self._policy.delay(request.attempt - request.waits, error)
-        now = time.monotonic()
+    def _resend_changed(self, request: Request, error: RequestError) -> bool:
+        """Whether ``request`` goes again at once, spending no attempt, in a form the
+        server may take: the run switched forms (now, or while it was in flight)."""
+        if request.built_by is self.endpoint:
+            change = self.endpoint.fallback(error)
+            if change is None:
+                return False
+            self.endpoint, note = change
+            self.changes.append(note)
+            self._notify(note)
         request.waits += 1
-        if request.overloaded_since is None:
-            request.overloaded_since = now
-        waited = now - request.overloaded_since
-        delay = self._policy.overload_delay(request.waits, waited, error)
-        if delay is None:
-            error.message = f"still overloaded after {waited:.0f} s: {error.message}"
-            error.args = (error.message,)
-        elif error.retry_after is not None:
-            self._pause(now + error.retry_after)
-        return delay
+        self._ready.appendleft(request)
+        return True
 
-    def _wait_for_server(self, request: _Request, error: ConnectError) -> float | None:
-        """No connection: hold new sends and try again with backoff, spending no attempt;
-        past ``down_timeout`` of nothing but refusals, stop the run (what finished stays)."""
-        now = time.monotonic()
-        request.waits += 1
-        if self._down_since is None:
-            self._down_since = now
-        down = now - self._down_since
-        if down >= self._down_timeout:
-            self._down = EndpointDownError(
-                f"no connection for {down:.0f} s ({error.message}); the rows that finished "
-                "are committed: run the same call again to resume"
-            )
-            self._stopping = True
-            self._wake.set()
-            return None
-        delay = min(self._policy.backoff(request.waits), _PROBE_CAP)
-        self._pause(now + delay)
-        return delay
+    def _stop_refused(self, error: RequestError) -> None:
+        """Every request so far met ``error``: stop, leaving the rows unsent for a re-run."""
+        status = f"HTTP {error.status}: " if error.status else ""
+        self._refused = RefusedError(
+            f"the server refuses every request the same way ({status}{error.message}); "
+            "this is a setting to fix (route, model, dimensions, encoding, format), not "
+            "the rows: nothing was marked failed, fix it and run the same call again"
+        )
+        self._held = []
+        self._stopping = True
+        self._wake.set()
 
-    def _pause(self, until: float) -> None:
-        """Send nothing new before ``until``: the server asked the whole run to wait."""
-        if until > self._gate_until:
-            self._gate_until = until
-            self.stats.paused_until = until
-            self._wake.set()
-
-    def _splittable(self, request: _Request, error: RequestError) -> bool:
+    def _splittable(self, request: Request, error: RequestError) -> bool:
         return (
             isinstance(error, ClientError)
             and error.status in SPLIT_STATUSES
@@ -390,6 +401,10 @@ class Engine:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         self._in_flight.clear()
         self.stats.in_flight = 0
+
+
+def _to_stderr(note: str) -> None:
+    print(f"endpointr: {note}", file=sys.stderr)
 
 
 def _failed(row: Row, error: RequestError, attempts: int) -> Result:

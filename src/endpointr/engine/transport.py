@@ -17,7 +17,14 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from ..config import redact_url
-from ..errors import CertificateError, ConfigError, ConnectError, RequestError, TransportError
+from ..errors import (
+    AttemptTimeout,
+    CertificateError,
+    ConfigError,
+    ConnectError,
+    RequestError,
+    TransportError,
+)
 from ..types import HttpRequest, HttpResponse
 
 __all__ = ["Transport", "ssl_context"]
@@ -141,7 +148,7 @@ class Transport:
                 headers = {k.lower(): self._scrub_text(v) for k, v in resp.headers.items()}
                 return HttpResponse(resp.status, headers, payload)
         except TimeoutError:
-            raise TransportError(f"no answer within timeout={self._seconds:g} s") from None
+            raise AttemptTimeout(f"no answer within timeout={self._seconds:g} s") from None
         except aiohttp.ClientConnectorCertificateError as exc:
             raise CertificateError(self._scrub_text(_describe(exc))) from None
         except aiohttp.ClientSSLError as exc:

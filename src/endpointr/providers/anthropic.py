@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Self
 
 import orjson
 
-from ..errors import ResponseFormatError
+from ..errors import RequestError, ResponseFormatError
 from ..types import HttpRequest, Row
-from .base import Defaults
-from .chat import ChatEndpoint
+from .base import Defaults, estimate_tokens
+from .chat import CHAT_OPTION_HELP, ChatEndpoint
 from .llm import Completion, settle
 
 __all__ = ["API_VERSION", "MESSAGES_URL", "AnthropicMessages"]
@@ -29,6 +30,9 @@ _USAGE = (
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
 )
+# below this many tokens Anthropic caches no prompt, so blocks with cache_control buy nothing
+_CACHEABLE_TOKENS = 1024
+_SYSTEM_REFUSAL = re.compile(r"\bsystem\b", re.I)
 
 
 @dataclass
@@ -36,11 +40,13 @@ class AnthropicMessages(ChatEndpoint):
     """Messages, one row per request; the key goes in ``x-api-key``.
 
     Sends ``{"model", "max_tokens", "messages": [user], "temperature", "system"?,
-    "output_config"?}``. The system prompt is one text block marked
-    ``cache_control: {"type": "ephemeral"}``, so rows that share it read it from
-    Anthropic's prompt cache. Columns: ``content`` (the text blocks joined), the schema's
-    fields, ``stop_reason``, ``input_tokens``, ``output_tokens``,
-    ``cache_read_input_tokens``, ``cache_creation_input_tokens``. ``stop_reason``
+    "output_config"?}``. A system prompt long enough for Anthropic's prompt cache (or any,
+    with ``cache_system_prompt=True``) goes as one text block marked ``cache_control:
+    {"type": "ephemeral"}``, so rows that share it read it from the cache; a shorter one
+    goes as a plain string, which every server speaking this format takes. Columns:
+    ``content`` (the text blocks joined), the schema's fields, ``stop_reason``,
+    ``input_tokens``, ``output_tokens``, ``cache_read_input_tokens``,
+    ``cache_creation_input_tokens``. ``stop_reason``
     ``"refusal"``, no text or an answer that breaks the schema is an error row that
     keeps content and usage. Raises :class:`ConfigError` for a setting out of range.
     """
@@ -53,6 +59,64 @@ class AnthropicMessages(ChatEndpoint):
     max_temperature: ClassVar[float] = 1
     stop_name: ClassVar[str] = "stop_reason"
     usage_names: ClassVar[tuple[str, ...]] = _USAGE
+    output_modes: ClassVar[tuple[str, ...]] = ("json_schema", "prompt")
+    option_help: ClassVar[Mapping[str, str]] = {
+        **CHAT_OPTION_HELP,
+        "cache_system_prompt": "send the system prompt as a cached block (default: when it is "
+        "long enough to be cached, about 1,024 tokens)",
+    }
+
+    cache_system_prompt: bool | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        schema: Any = None,
+        temperature: float | None = 0,
+        max_tokens: int = 500,
+        endpoint_url: str | None = None,
+        base_url: str | None = None,
+        structured_output: str = "auto",
+        cache_system_prompt: bool | None = None,
+    ) -> Self:
+        chat = super().create(
+            model=model,
+            system_prompt=system_prompt,
+            schema=schema,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            endpoint_url=endpoint_url,
+            base_url=base_url,
+            structured_output=structured_output,
+        )
+        return replace(chat, cache_system_prompt=cache_system_prompt)
+
+    def cached_system(self) -> bool:
+        """Whether the system prompt goes as a block marked for the prompt cache."""
+        if self.cache_system_prompt is not None:
+            return self.cache_system_prompt
+        system = self.instructions()
+        return system is not None and estimate_tokens(system) >= _CACHEABLE_TOKENS
+
+    def fallback(self, error: RequestError) -> tuple[Self, str] | None:
+        """A server that refuses the system prompt as a list of blocks (some proxies in
+        front of other models) gets it as a plain string, unless blocks were asked for."""
+        refused_blocks = (
+            self.cache_system_prompt is None
+            and self.cached_system()
+            and error.status in (400, 422, 500)
+            and _SYSTEM_REFUSAL.search(error.message) is not None
+        )
+        if refused_blocks:
+            note = (
+                f"the server refused the system prompt as cached blocks (HTTP {error.status}: "
+                f"{error.message[:160]}); sending it as a string for the rest of the run"
+            )
+            return replace(self, cache_system_prompt=False), note
+        return super().fallback(error)
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key}
@@ -66,15 +130,14 @@ class AnthropicMessages(ChatEndpoint):
         }
         if self.temperature is not None:
             body["temperature"] = self.temperature
-        if self.system_prompt is not None:
+        system = self.instructions()
+        if system is not None and self.cached_system():
             body["system"] = [
-                {
-                    "type": "text",
-                    "text": self.system_prompt,
-                    "cache_control": {"type": "ephemeral"},
-                }
+                {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
             ]
-        if self.schema is not None:
+        elif system is not None:
+            body["system"] = system
+        if self.schema is not None and self.mode == "json_schema":
             body["output_config"] = self.schema.to_anthropic()
         return HttpRequest("POST", self.url, orjson.dumps(body), dict(_HEADERS))
 

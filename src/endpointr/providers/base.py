@@ -8,10 +8,11 @@ It opens no sockets, sleeps never and counts nothing: the engine does that.
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -25,9 +26,18 @@ from ..errors import (
     ResponseFormatError,
     ServerError,
 )
-from ..types import HttpRequest, HttpResponse, Result, Row
+from ..types import HttpRequest, HttpResponse, Launch, Result, Row
 
-__all__ = ["Defaults", "Endpoint", "classify_status", "error_message", "parse_retry_after"]
+__all__ = [
+    "Answer",
+    "Defaults",
+    "Endpoint",
+    "classify_status",
+    "error_message",
+    "estimate_tokens",
+    "parse_retry_after",
+    "reported_tokens",
+]
 
 _MAX_MESSAGE = 500
 _MAX_SNIPPET = 200
@@ -35,6 +45,7 @@ _TEXT_PEEK = 4096
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"<[^>]*>")
 _RETRYABLE_4XX = {408: ServerError, 429: RateLimitError}
+_CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,42 @@ class Defaults:
         return self.batch_size > 1
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A good answer read: one result per row, and the ``(input, output)`` tokens its
+    usage reports (``None`` when it reports none)."""
+
+    results: list[Result]
+    tokens: tuple[int, int] | None = None
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens in ``text`` by OpenAI's rule of thumb, one per four characters, at least one.
+
+    >>> estimate_tokens("Hello, world!")
+    4
+    """
+    return max(1, math.ceil(len(text) / _CHARS_PER_TOKEN))
+
+
+def reported_tokens(body: Any) -> tuple[int, int] | None:
+    """``(input, output)`` tokens from the ``usage`` of an OpenAI or Anthropic answer.
+
+    >>> reported_tokens({"usage": {"prompt_tokens": 12, "completion_tokens": 3}})
+    (12, 3)
+    >>> reported_tokens({"usage": {"input_tokens": 7, "output_tokens": 2}})
+    (7, 2)
+    """
+    usage = body.get("usage") if isinstance(body, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    given = usage.get("prompt_tokens", usage.get("input_tokens"))
+    if not isinstance(given, int) or isinstance(given, bool):
+        return None
+    made = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    return given, made if isinstance(made, int) and not isinstance(made, bool) else 0
+
+
 class Endpoint(ABC):
     """A provider x task adapter, e.g. ``hf.embed``: one entry of the registry.
 
@@ -65,7 +112,9 @@ class Endpoint(ABC):
     :class:`~endpointr.errors.ConfigError` before any request), :meth:`build_request`,
     :meth:`parse_values` and :meth:`columns`. ``fingerprint`` lists what changes the
     answers: a run is only resumed into an output directory whose fingerprint matches.
-    ``reads_info`` says whether the server's ``GET /info`` limits apply (TEI).
+    ``reads_info`` says whether the server's ``GET /info`` limits apply (TEI). An endpoint
+    that brings its own server says what to start in :meth:`launch`; the runners start it
+    around the run and stop it after.
     """
 
     name: ClassVar[str]
@@ -75,10 +124,47 @@ class Endpoint(ABC):
     reads_info: ClassVar[bool] = False
     url: str
 
+    @property
+    def tokenizer_model(self) -> str | None:
+        """The model whose tokenizer counts this endpoint's texts (``None``: estimate)."""
+        return None
+
+    def token_cost(self, rows: Sequence[Row], count: Callable[[str], int]) -> int:
+        """The input tokens a request of ``rows`` sends, counting a text with ``count``."""
+        return sum(count(row.text) for row in rows)
+
+    def output_allowance(self) -> int:
+        """The most tokens one answer may add (rate limits charge it up front)."""
+        return 0
+
+    def fallback(self, error: RequestError) -> tuple[Self, str] | None:
+        """A variant of this endpoint for a server that refused a request with ``error``
+        (e.g. a structured-output form it does not take), and a line saying what changed;
+        ``None`` when there is none. The run switches to it once, for every request."""
+        return None
+
     @classmethod
     @abstractmethod
     def create(cls, *args: Any, **options: Any) -> Self:
         """The endpoint the public function's own keywords describe (see ``option_help``)."""
+
+    @classmethod
+    def stands_in_for(cls, name: str, call: Mapping[str, Any]) -> bool:
+        """Whether this endpoint serves a call made to the endpoint registered as ``name``
+        with the keywords ``call`` (``hf.embed`` with ``endpoint_url="local"`` runs
+        ``local.embed``)."""
+        return False
+
+    def launch(self) -> Launch | None:
+        """The server to start around a run, for an endpoint that brings its own; ``None``
+        (the default) when its URL is served already. Raises
+        :class:`~endpointr.errors.ConfigError` when the server cannot be had."""
+        return None
+
+    def served_at(self, base_url: str) -> Self:
+        """This endpoint sending to the server :meth:`launch` started at ``base_url``
+        (``http://127.0.0.1:PORT``)."""
+        return self
 
     def for_columns(self, taken: Sequence[str]) -> Self:
         """This endpoint for output beside the columns ``taken`` (the id column);
@@ -131,6 +217,10 @@ class Endpoint(ABC):
 
     def parse_response(self, rows: Sequence[Row], response: HttpResponse) -> list[Result]:
         """Exactly one result per row, in order. Raises :class:`ResponseFormatError`."""
+        return self.read_answer(rows, response).results
+
+    def read_answer(self, rows: Sequence[Row], response: HttpResponse) -> Answer:
+        """:meth:`parse_response` with the tokens the answer's usage reports."""
         try:
             body = orjson.loads(response.body)
         except orjson.JSONDecodeError as exc:
@@ -155,7 +245,7 @@ class Endpoint(ABC):
                 out.append(value)
             else:
                 out.append(Result(id=row.id, value=value, status=response.status))
-        return out
+        return Answer(out, reported_tokens(body))
 
     def parse_error(self, response: HttpResponse) -> RequestError:
         """The error a non-2xx ``response`` stands for, classified by meaning."""
@@ -220,7 +310,21 @@ def _find_message(body: Any) -> str | None:
         value = body.get(key)
         if isinstance(value, str) and value:
             return value
-    return None
+    return _validation_errors(body.get("detail"))
+
+
+def _validation_errors(detail: Any) -> str | None:
+    """FastAPI's 422 body (vLLM, infinity, ...): ``{"detail": [{"loc": [...], "msg"}]}``."""
+    if not isinstance(detail, list):
+        return None
+    parts = []
+    for item in detail:
+        if not isinstance(item, Mapping) or not isinstance(item.get("msg"), str):
+            continue
+        loc = item.get("loc")
+        where = ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
+        parts.append(f"{where}: {item['msg']}" if where else item["msg"])
+    return "; ".join(parts) or None
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:

@@ -48,18 +48,26 @@ class OpenAIChat(ChatEndpoint):
     max_temperature: ClassVar[float] = 2
     stop_name: ClassVar[str] = "finish_reason"
     usage_names: ClassVar[tuple[str, ...]] = _USAGE
+    output_modes: ClassVar[tuple[str, ...]] = ("json_schema", "json_object", "prompt")
+
+    @property
+    def tokenizer_model(self) -> str | None:
+        return self.model
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
         (row,) = rows
         messages = [{"role": "user", "content": row.text}]
-        if self.system_prompt is not None:
-            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        system = self.instructions()
+        if system is not None:
+            messages.insert(0, {"role": "system", "content": system})
         body: dict[str, Any] = {"model": self.model, "messages": messages}
         if self.temperature is not None:
             body["temperature"] = self.temperature
         body["max_tokens"] = self.max_tokens
-        if self.schema is not None:
+        if self.schema is not None and self.mode == "json_schema":
             body["response_format"] = self.schema.to_openai()
+        elif self.schema is not None and self.mode == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": self.schema.schema}
         return HttpRequest("POST", self.url, orjson.dumps(body), _JSON)
 
     def parse_values(self, rows: Sequence[Row], body: Any) -> list[Any]:
@@ -191,6 +199,10 @@ class OpenAIEmbed(Endpoint):
 
     def manifest_fields(self) -> dict[str, Any]:
         return {"model": self.model, "dimensions": self.dimensions}
+
+    @property
+    def tokenizer_model(self) -> str | None:
+        return self.model
 
     def one_value(self, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=np.float32)
