@@ -1,5 +1,6 @@
 """endpointr: push the rows of a table through ML inference endpoints, fast, losing none."""
 
+from . import datasets
 from ._version import __version__
 from .api.anthropic import (
     aant_complete_batch,
@@ -32,6 +33,14 @@ from .api.hf_utils import (
     hf_get_model_max_length,
     validate_hf_endpoint,
 )
+from .api.local import (
+    alocal_embed_batch,
+    alocal_embed_df,
+    alocal_embed_text,
+    local_embed_batch,
+    local_embed_df,
+    local_embed_text,
+)
 from .api.openai import (
     aoai_complete_batch,
     aoai_complete_df,
@@ -49,6 +58,7 @@ from .api.openai import (
 from .config import get_api_key, set_api_key
 from .engine.options import Backoff, RunOptions
 from .errors import (
+    AttemptTimeout,
     CertificateError,
     CheckpointError,
     ClientError,
@@ -60,9 +70,12 @@ from .errors import (
     JobError,
     MissingAPIKeyError,
     RateLimitError,
+    RefusedError,
     RequestError,
     ResponseFormatError,
+    RunStoppedError,
     ServerError,
+    ServerStartError,
     TransportError,
 )
 from .providers.registry import ENDPOINTS
@@ -82,6 +95,7 @@ from .schema import (
 
 __all__ = [
     "ENDPOINTS",
+    "AttemptTimeout",
     "Backoff",
     "CertificateError",
     "CheckpointError",
@@ -95,10 +109,13 @@ __all__ = [
     "JsonSchema",
     "MissingAPIKeyError",
     "RateLimitError",
+    "RefusedError",
     "RequestError",
     "ResponseFormatError",
     "RunOptions",
+    "RunStoppedError",
     "ServerError",
+    "ServerStartError",
     "TransportError",
     "__version__",
     "aant_complete_batch",
@@ -112,6 +129,9 @@ __all__ = [
     "ahf_embed_text",
     "ahf_get_endpoint_info",
     "ahf_get_model_max_length",
+    "alocal_embed_batch",
+    "alocal_embed_df",
+    "alocal_embed_text",
     "ant_complete_batch",
     "ant_complete_df",
     "ant_complete_text",
@@ -124,6 +144,7 @@ __all__ = [
     "arun_df",
     "avalidate_hf_endpoint",
     "create_json_schema",
+    "datasets",
     "get_api_key",
     "hf_classify_batch",
     "hf_classify_df",
@@ -134,6 +155,9 @@ __all__ = [
     "hf_get_endpoint_info",
     "hf_get_model_max_length",
     "json_dump",
+    "local_embed_batch",
+    "local_embed_df",
+    "local_embed_text",
     "oai_complete_batch",
     "oai_complete_df",
     "oai_complete_text",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["HttpRequest", "HttpResponse", "Result", "Row", "Usage"]
+__all__ = ["HttpRequest", "HttpResponse", "Launch", "Result", "Row", "Usage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,23 @@ class HttpResponse:
 
 
 Usage = dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """A server an endpoint starts for the length of a run (the local model server).
+
+    ``module`` runs as ``python -m module`` with ``args``, where ``{host}`` and ``{port}``
+    stand for the loopback address and the free port chosen for it. It takes requests once
+    ``GET ready_path`` answers 200, which it must do within ``start_timeout`` seconds.
+    ``name`` is what messages call it.
+    """
+
+    name: str
+    module: str
+    args: tuple[str, ...]
+    ready_path: str = "/health"
+    start_timeout: float = 60.0
 
 
 @dataclass(slots=True)

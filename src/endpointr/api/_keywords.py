@@ -14,6 +14,9 @@ from typing import Any, TypedDict
 from ..engine.options import Backoff
 
 __all__ = [
+    "AntChatBatch",
+    "AntChatTable",
+    "AntChatText",
     "ChatBatch",
     "ChatTable",
     "ChatText",
@@ -23,6 +26,9 @@ __all__ = [
     "EmbedBatch",
     "EmbedTable",
     "EmbedText",
+    "LocalEmbedBatch",
+    "LocalEmbedTable",
+    "LocalEmbedText",
     "OpenAIEmbedBatch",
     "OpenAIEmbedTable",
     "OpenAIEmbedText",
@@ -46,6 +52,7 @@ class BatchOptions(TextOptions, total=False):
     """Run options of the list-of-texts functions (nothing is written to disk)."""
 
     concurrent_requests: int | str
+    max_concurrent_requests: int
     progress: bool
     requests_per_minute: float | None
     tokens_per_minute: float | None
@@ -90,6 +97,11 @@ class OpenAIEmbedding(TypedDict, total=False):
     base_url: str | None
 
 
+class LocalEmbedding(TypedDict, total=False):
+    input_type: str
+    endpoint_url: str
+
+
 class Chatting(TypedDict, total=False):
     model: str
     system_prompt: str | None
@@ -98,6 +110,11 @@ class Chatting(TypedDict, total=False):
     max_tokens: int
     endpoint_url: str
     base_url: str | None
+    structured_output: str
+
+
+class AnthropicChatting(Chatting, total=False):
+    cache_system_prompt: bool | None
 
 
 class EmbedText(HFEmbedding, TextOptions, total=False): ...
@@ -127,6 +144,15 @@ class OpenAIEmbedBatch(OpenAIEmbedding, BatchOptions, Vectors, total=False): ...
 class OpenAIEmbedTable(OpenAIEmbedding, TableOptions, Vectors, total=False): ...
 
 
+class LocalEmbedText(LocalEmbedding, TextOptions, total=False): ...
+
+
+class LocalEmbedBatch(LocalEmbedding, BatchOptions, Vectors, total=False): ...
+
+
+class LocalEmbedTable(LocalEmbedding, TableOptions, Vectors, total=False): ...
+
+
 class ChatText(Chatting, TextOptions, total=False): ...
 
 
@@ -134,3 +160,12 @@ class ChatBatch(Chatting, BatchOptions, total=False): ...
 
 
 class ChatTable(Chatting, TableOptions, total=False): ...
+
+
+class AntChatText(AnthropicChatting, TextOptions, total=False): ...
+
+
+class AntChatBatch(AnthropicChatting, BatchOptions, total=False): ...
+
+
+class AntChatTable(AnthropicChatting, TableOptions, total=False): ...

@@ -4,6 +4,8 @@ Each public function has an async twin named with a leading ``a`` (``ahf_embed_d
 the plain one blocks and also works inside a running event loop (Jupyter). The run
 options (``batch_size``, ``concurrent_requests``, ``max_retries``, ``timeout``, ...)
 are those of :class:`~endpointr.RunOptions`; their defaults are the endpoint's.
+``endpoint_url="local"`` on the embedding functions runs the bundled local model instead
+(see :mod:`endpointr.api.local`; its defaults apply, and it takes no ``parameters``).
 """
 
 from __future__ import annotations

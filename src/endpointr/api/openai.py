@@ -4,7 +4,10 @@
 it, e.g. ``http://localhost:8000/v1``) may be given instead. ``key_name=None`` sends no
 ``Authorization`` header, for servers that need no key. Each public function has an
 async twin named with a leading ``a`` (``aoai_complete_df``). The run options are those
-of :class:`~endpointr.RunOptions`; their defaults are the endpoint's.
+of :class:`~endpointr.RunOptions`; their defaults are the endpoint's. ``base_url="local"``
+(or ``endpoint_url="local"``) on the embedding functions runs the bundled local model
+(see :mod:`endpointr.api.local`; it takes no ``model``, ``dimensions`` or
+``encoding_format``).
 """
 
 from __future__ import annotations

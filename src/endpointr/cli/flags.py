@@ -11,16 +11,25 @@ import argparse
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from .. import datasets
 from ..engine.calls import DECLARED, endpoint_keywords
 from ..engine.options import RUN_OPTION_NAMES, Backoff, RunOptions
 from ..errors import ConfigError
 from ..providers.base import Endpoint
 
-__all__ = ["add_endpoint_flags", "add_run_flags", "given_keywords", "json_object"]
+__all__ = [
+    "add_endpoint_flags",
+    "add_run_flags",
+    "chosen_provider",
+    "given_keywords",
+    "json_object",
+    "run_input",
+]
 
 # the run options whose flag is not the plain spelling of the keyword
 _NEGATED: dict[str, tuple[str, str]] = {
@@ -28,6 +37,8 @@ _NEGATED: dict[str, tuple[str, str]] = {
     "verify": ("--insecure", "do not verify TLS certificates"),
 }
 _UNSET = argparse.SUPPRESS  # a flag left out passes no keyword: the endpoint's default holds
+# other spellings of an endpoint keyword's flag
+_ALIASES: dict[str, tuple[str, ...]] = {"endpoint_url": ("--endpoint",)}
 
 
 def int_or_auto(value: str) -> int | str:
@@ -88,9 +99,15 @@ def _defaults_note(endpoints: Mapping[str, type[Endpoint]], name: str) -> str:
 
 def add_run_flags(p: argparse.ArgumentParser, endpoints: Mapping[str, type[Endpoint]]) -> None:
     """The flags of :class:`RunOptions`, for a command running ``endpoints``."""
-    p.add_argument("input", help="a .csv, .parquet or .jsonl file")
-    p.add_argument("--text-col", required=True, dest="text_var", help="column holding the text")
-    p.add_argument("--id-col", required=True, dest="id_var", help="column of unique row ids")
+    p.add_argument("input", nargs="?", help="a .csv, .parquet or .jsonl file")
+    p.add_argument(
+        "--sample",
+        action="store_true",
+        help="the bundled sample of 300 short reviews (endpointr.datasets.reviews) instead "
+        "of a file; its columns are text and id",
+    )
+    p.add_argument("--text-col", dest="text_var", help="column holding the text (with a file)")
+    p.add_argument("--id-col", dest="id_var", help="column of unique row ids (with a file)")
     p.add_argument(
         "--no-key",
         action="store_const",
@@ -118,9 +135,12 @@ def add_run_flags(p: argparse.ArgumentParser, endpoints: Mapping[str, type[Endpo
 def add_endpoint_flags(p: argparse.ArgumentParser, endpoints: Mapping[str, type[Endpoint]]) -> None:
     """``--provider`` (when there is a choice) and every endpoint's own keywords."""
     if len(endpoints) > 1:
-        first = next(iter(endpoints))
+        names = ", ".join(endpoints)
         p.add_argument(
-            "--provider", choices=list(endpoints), default=first, help=f"default {first}"
+            "--provider",
+            choices=list(endpoints),
+            default=None,
+            help=f"default: the first of {names} that takes the flags given",
         )
     else:
         p.set_defaults(provider=next(iter(endpoints)))
@@ -140,8 +160,23 @@ def add_endpoint_flags(p: argparse.ArgumentParser, endpoints: Mapping[str, type[
         if len(providers) < len(endpoints):
             text += f"; {', '.join(providers)} only"
         kind = _PARSERS.get(str(param.annotation), str)
-        p.add_argument(_flag(name), type=kind, default=_UNSET, help=text)
+        flags = (_flag(name), *_ALIASES.get(name, ()))
+        p.add_argument(*flags, type=kind, default=_UNSET, help=text)
     p.set_defaults(endpoint_flags=tuple(seen))
+
+
+def chosen_provider(args: argparse.Namespace) -> str:
+    """``--provider``, or else the first endpoint of the command that takes every endpoint
+    flag given and needs none that is missing (``embed``: hf with ``--endpoint-url``, the
+    local model without)."""
+    if args.provider:
+        return str(args.provider)
+    given = {name for name in args.endpoint_flags if hasattr(args, name)}
+    for provider, cls in args.endpoints.items():
+        own = endpoint_keywords(cls)
+        if given <= set(own) and all(n in given for n in own if _required(cls, n)):
+            return str(provider)
+    return str(next(iter(args.endpoints)))  # whose refusal names the flag at fault
 
 
 def given_keywords(args: argparse.Namespace, cls: type[Endpoint]) -> dict[str, Any]:
@@ -164,3 +199,16 @@ def given_keywords(args: argparse.Namespace, cls: type[Endpoint]) -> dict[str, A
 
 def _required(cls: type[Endpoint], name: str) -> bool:
     return endpoint_keywords(cls)[name].default is inspect.Parameter.empty
+
+
+def run_input(args: argparse.Namespace) -> tuple[Path, str, str]:
+    """The file to run and its text and id columns: the one named, or the sample."""
+    if args.sample:
+        if args.input is not None:
+            raise ConfigError("give an input file or --sample, not both")
+        return datasets.path("reviews"), args.text_var or "text", args.id_var or "id"
+    if args.input is None:
+        raise ConfigError("give an input file (with --text-col and --id-col) or --sample")
+    if args.text_var is None or args.id_var is None:
+        raise ConfigError("with an input file, give --text-col and --id-col")
+    return Path(args.input), args.text_var, args.id_var

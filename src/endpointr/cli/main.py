@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    args.argv, args.rerun = argv, main
+    args.argv, args.rerun, args.parser = argv, main, parser
     try:
         return int(args.handler(args))
     except EndpointrError as exc:

@@ -4,7 +4,9 @@ texts, a table.
 Each takes an endpoint class and the keywords as the caller gave them: the run options
 (the fields of :class:`~endpointr.engine.options.RunOptions`), the endpoint's own
 keywords (those of its ``create``) and ``wide``. Every check runs before the first
-request; the endpoint's defaults fill in what was not given.
+request; the endpoint's defaults fill in what was not given. A registered endpoint may
+stand in for the one called (``endpoint_url="local"``), and an endpoint that brings its
+own server has it started around the run (:func:`~endpointr.engine.serving.served`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from ..errors import ConfigError, InputError, TransportError
 from ..io.frames import to_frame, widen_vectors
 from ..io.readers import Source, open_source
 from ..providers.base import Defaults, Endpoint, classify_status
+from ..providers.registry import serving_endpoint
 from ..types import Result
 from .options import RUN_OPTION_NAMES, RunOptions
 from .probe import fit_batch_size, probe_info
 from .run import Outcome, run_rows, run_table
+from .serving import served
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,11 +121,15 @@ async def run_whole(
 
     Without ``collect`` the results stay on disk and the :class:`Outcome` comes back.
     """
+    cls = serving_endpoint(cls, call)
     endpoint = _endpoint(cls, call)
     options = run_options(cls, call)
     source = open_source(df, text_var=text_var, id_var=id_var)
-    endpoint, options = await _fitted(endpoint.for_columns((source.id_var,)), options)
-    outcome: Outcome = await run_table(source, endpoint, options, collect=collect, command=command)
+    async with served(endpoint.for_columns((source.id_var,))) as ready:
+        ready, options = await _fitted(ready, options)
+        outcome: Outcome = await run_table(
+            source, ready, options, collect=collect, command=command
+        )
     if not collect:
         return outcome
     assert outcome.table is not None
@@ -139,12 +147,14 @@ async def run_many(
     texts = list(texts)
     if not texts:
         raise InputError("texts is empty; nothing to do")
+    cls = serving_endpoint(cls, call)
     endpoint = _endpoint(cls, call).for_columns(("text",))
     options = run_options(cls, {**MANY, **call, "output_dir": None})
     ids = pa.array(range(len(texts)), pa.int64())
     source = Source("pandas", ids, "__id", "text", lambda: iter(enumerate(texts)))
-    endpoint, options = await _fitted(endpoint, options)
-    outcome = await run_table(source, endpoint, options)
+    async with served(endpoint) as ready:
+        ready, options = await _fitted(ready, options)
+        outcome = await run_table(source, ready, options)
     assert outcome.table is not None
     shown = pa.array([t if isinstance(t, str) else None for t in texts], pa.string())
     table = outcome.table.drop_columns(["__id"]).add_column(0, "text", shown)
@@ -159,9 +169,11 @@ async def run_one(cls: type[Endpoint], text: str, call: Mapping[str, Any]) -> An
         raise InputError(f"text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise InputError("text is empty; give a non-empty string")
+    cls = serving_endpoint(cls, call)
     endpoint = _endpoint(cls, call)
     options = run_options(cls, {**call, **ONE})
-    (result,) = await run_rows([(0, text)], endpoint, options)
+    async with served(endpoint) as ready:
+        (result,) = await run_rows([(0, text)], ready, options)
     if result.error:
         raise _cause(result)
     return endpoint.one_value(result.value)

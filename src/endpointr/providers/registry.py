@@ -8,20 +8,25 @@ that runs it. A new endpoint is one provider module and one line here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..errors import ConfigError
 from .anthropic import AnthropicMessages
 from .base import Endpoint
 from .hf import HFEmbed
 from .hf_classify import HFClassify
+from .local import LocalEmbed
 from .openai import OpenAIChat, OpenAIEmbed
 
-__all__ = ["ENDPOINTS", "endpoint_class", "for_command"]
+__all__ = ["ENDPOINTS", "endpoint_class", "for_command", "serving_endpoint"]
 
 ENDPOINTS: dict[str, type[Endpoint]] = {
     cls.name: cls
     for cls in (
         HFEmbed,
         HFClassify,
+        LocalEmbed,
         OpenAIEmbed,
         OpenAIChat,
         AnthropicMessages,
@@ -41,3 +46,13 @@ def endpoint_class(name: str) -> type[Endpoint]:
 def for_command(command: str) -> dict[str, type[Endpoint]]:
     """The endpoints a CLI command runs, by provider, the first one the default."""
     return {cls.name.split(".", 1)[0]: cls for cls in ENDPOINTS.values() if cls.command == command}
+
+
+def serving_endpoint(cls: type[Endpoint], call: Mapping[str, Any]) -> type[Endpoint]:
+    """The endpoint that serves a call to ``cls`` with the keywords ``call``: ``cls``, or
+    a registered endpoint that stands in for it (``hf.embed`` with ``endpoint_url="local"``
+    is run by ``local.embed``)."""
+    for other in ENDPOINTS.values():
+        if other is not cls and other.stands_in_for(cls.name, call):
+            return other
+    return cls
