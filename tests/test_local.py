@@ -230,8 +230,8 @@ def _server_of(proc: subprocess.Popen[str]) -> tuple[psutil.Process, int]:
 def test_sigkill_of_the_parent_takes_the_server_with_it() -> None:
     run = _python(
         "import endpointr as er\n"
-        "texts = [f'row {i} of a run that is killed' for i in range(5000)]\n"
-        "er.local_embed_batch(texts, batch_size=4, concurrent_requests=1)\n"
+        "texts = [f'row {i} of a run that is killed' for i in range(300)]\n"
+        "er.local_embed_batch(texts, batch_size=1, concurrent_requests=1)\n"
     )
     started: list[psutil.Process] = []
     try:
@@ -299,6 +299,15 @@ def test_the_server_alone_with_serve_local() -> None:
 
 
 # --- the lifecycle itself -------------------------------------------------------------
+
+
+def test_serve_local_on_a_taken_port_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with ChildServer(local_launch()) as running:
+        assert main(["serve-local", "--port", str(running.port)]) == 2
+        assert f"cannot listen on 127.0.0.1:{running.port}: the port is taken" in (
+            capsys.readouterr().err
+        )
+        assert answers(running.port), "the running server was left alone"
 
 
 def test_a_server_that_exits_or_never_answers_is_a_clear_error() -> None:

@@ -50,6 +50,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
 class ChildServer:
     """The server ``launch`` describes, in a child process, for the length of a ``with``.
 
@@ -135,6 +140,11 @@ class ChildServer:
     def _tries(self) -> int:
         return 1 if self.fixed_port else _PORT_TRIES
 
+    def _taken(self) -> ServerStartError:
+        return ServerStartError(
+            f"{self.launch.name} cannot listen on {HOST}:{self.port}: the port is taken"
+        )
+
     def _no_port(self) -> ServerStartError:
         return ServerStartError(
             f"{self.launch.name} found its port taken {self._tries} times; try again"
@@ -142,6 +152,9 @@ class ChildServer:
 
     def _spawn(self) -> None:
         self.port = self.fixed_port or free_port()
+        if self.fixed_port and _listening(self.port):
+            # another server would answer the readiness probe in this one's place
+            raise self._taken()
         args = [a.format(host=HOST, port=self.port) for a in self.launch.args]
         # -P: the tether's folder (this package) must not shadow the server's imports
         argv = [sys.executable, "-P", str(_TETHER), str(os.getpid()), self.launch.module, *args]
@@ -164,8 +177,10 @@ class ChildServer:
         if code is not None:
             output = self._output()
             self.stop()
-            if not self.fixed_port and "Address already in use" in output:
-                return True  # the port was taken before the server bound it: try another
+            if "Address already in use" in output:
+                if not self.fixed_port:
+                    return True  # taken between our check and the server's bind: try another
+                raise self._taken()
             raise ServerStartError(
                 f"{self.launch.name} exited with status {code} before it answered"
                 + (f":\n{output}" if output else "")
