@@ -80,6 +80,10 @@ class LocalEmbed(OpenAIEmbed):
     input_type: str = "query"
     served: str | None = None
 
+    @property
+    def tokenizer_model(self) -> str | None:
+        return None  # not an OpenAI model: token budgets use the estimate
+
     @classmethod
     def create(  # type: ignore[override]  # its own keywords, as every endpoint's
         cls,
