@@ -78,7 +78,8 @@ def scenarios(rows: int) -> dict[str, dict[str, Any]]:
     (``(kind, rate)`` of random faults) and fake-server settings for ``/_configure``."""
     tokens = 6 * 4  # "row N of the flow run" is 6 tokens, 4 rows a request
     half_way = rows / 4 / (10 / LATENCY) / 2  # capacity 10 at full speed
-    window = {"rate_window": WINDOW}
+    # OpenAI's and Anthropic's limits are token buckets; the IETF fields describe windows
+    bucket = {"rate_window": WINDOW, "rate_model": "bucket"}
     return {
         "capacity 10, 429 + Retry-After 0.05 s above it": {"capacity": 10, "retry_after": 0.05},
         "capacity 10, 429 without Retry-After above it": {"capacity": 10, "retry_after": None},
@@ -93,17 +94,22 @@ def scenarios(rows: int) -> dict[str, dict[str, Any]]:
             "retry_after": 0.2,
         },
         "a device serving 4 requests at once, the rest queued (no 429)": {"device_slots": 4},
-        f"OpenAI RPM window: 40 requests per {WINDOW:g} s": {"api": "openai", "rpm": 40, **window},
-        f"OpenAI TPM window: {40 * tokens} tokens per {WINDOW:g} s": {
+        f"OpenAI RPM bucket: 40 requests per {WINDOW:g} s": {"api": "openai", "rpm": 40, **bucket},
+        f"OpenAI TPM bucket: {40 * tokens} tokens per {WINDOW:g} s": {
             "api": "openai",
             "tpm": 40 * tokens,
-            **window,
+            **bucket,
         },
-        f"Anthropic window: 40 requests and {30 * (6 + MAX_TOKENS)} tokens per {WINDOW:g} s": {
+        f"Anthropic bucket: 40 requests and {30 * (6 + MAX_TOKENS)} tokens per {WINDOW:g} s": {
             "api": "anthropic",
             "rpm": 40,
             "tpm": 30 * (6 + MAX_TOKENS),
-            **window,
+            **bucket,
+        },
+        f"IETF RateLimit fields, a window of 40 requests per {WINDOW:g} s": {
+            "rpm": 40,
+            "rate_window": WINDOW,
+            "ratelimit_headers": "ietf",
         },
     }
 

@@ -910,3 +910,14 @@ def test_new_setting_flags_and_their_validation() -> None:
         with pytest.raises(ValueError):
             Settings(**changes)
     assert Settings(capacity_schedule=[[2, 1], [1, 3]]).capacity_schedule == ((1.0, 3), (2.0, 1))
+
+
+def test_a_bucket_refills_steadily_and_says_when_it_is_full() -> None:
+    with FakeServer(dim=4, rpm=4, rate_window=1.0, rate_model="bucket") as server:
+        answers = [embed_openai(server, ["x"]) for _ in range(5)]
+        assert [status for status, _, _ in answers] == [200, 200, 200, 200, 429]
+        resets = [go_seconds(h["x-ratelimit-reset-requests"]) for _, h, _ in answers[:4]]
+        assert resets == sorted(resets) and 0.9 < resets[3] <= 1.0  # empty: full in 1 s
+        time.sleep(0.3)  # a quarter of the window: one request back
+        status, headers, _ = embed_openai(server, ["x"])
+        assert status == 200 and headers["x-ratelimit-remaining-requests"] == "0"

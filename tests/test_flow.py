@@ -80,7 +80,7 @@ def test_anthropic_headers_reset_at_an_rfc3339_time() -> None:
     ],
 )
 def test_the_ietf_forms_give_one_window(headers: dict[str, str]) -> None:
-    assert read_budgets(headers, WALL) == [Budget("requests", 7, 30.0, 100)]
+    assert read_budgets(headers, WALL) == [Budget("requests", 7, 30.0, 100, refills=False)]
 
 
 def test_headers_without_budgets_give_none() -> None:
@@ -88,9 +88,19 @@ def test_headers_without_budgets_give_none() -> None:
     assert read_budgets({"x-ratelimit-remaining-requests": "5"}, WALL) == []  # no reset
 
 
-def test_once_a_budget_is_spent_nothing_goes_until_its_reset() -> None:
+def test_a_bucket_refills_steadily_until_its_reset() -> None:
     pacer = ServerPacer()
-    pacer.read([Budget("requests", 2, 30.0, 100)], marks=(0, 0), now=0.0)
+    pacer.read([Budget("requests", 0, 10.0, limit=100)], marks=(0, 0), now=0.0)
+    assert pacer.wait(now=0.0, tokens=0) == pytest.approx(0.1)  # 10 a second come back
+    assert pacer.wait(now=0.1, tokens=0) == 0.0
+    pacer.spend(0)
+    assert pacer.wait(now=0.1, tokens=0) == pytest.approx(0.1)
+    assert pacer.wait(now=50.0, tokens=0) == 0.0  # past the reset: full again
+
+
+def test_once_a_window_is_spent_nothing_goes_until_its_reset() -> None:
+    pacer = ServerPacer()
+    pacer.read([Budget("requests", 2, 30.0, 100, refills=False)], marks=(0, 0), now=0.0)
     assert pacer.wait(now=0.0, tokens=0) == 0.0
     pacer.spend(0)
     pacer.spend(0)
@@ -103,10 +113,10 @@ def test_sends_after_the_answered_request_count_against_what_it_said_was_left() 
     for _ in range(5):
         pacer.spend(0)
     # the answer to the 2nd request says 3 are left: the 3 sent after it used them
-    pacer.read([Budget("requests", 3, 60.0)], marks=(2, 0), now=1.0)
+    pacer.read([Budget("requests", 3, 60.0, refills=False)], marks=(2, 0), now=1.0)
     assert pacer.wait(now=1.0, tokens=0) == pytest.approx(60.0)
     # a late answer to an earlier request does not replace the newer reading
-    pacer.read([Budget("requests", 50, 60.0)], marks=(1, 0), now=1.5)
+    pacer.read([Budget("requests", 50, 60.0, refills=False)], marks=(1, 0), now=1.5)
     assert pacer.wait(now=1.5, tokens=0) == pytest.approx(59.5)
 
 
@@ -116,8 +126,8 @@ def test_token_budgets_pace_by_the_requests_tokens() -> None:
     assert pacer.paces_tokens
     assert pacer.wait(now=0.0, tokens=400) == 0.0
     pacer.spend(400)
-    assert pacer.wait(now=0.0, tokens=100) == 0.0
-    assert pacer.wait(now=0.0, tokens=101) == pytest.approx(60.0)
+    # 100 left; 5500 refill over 60 s: 300 more tokens take 300 / (5500 / 60) s
+    assert pacer.wait(now=0.0, tokens=400) == pytest.approx(300 / (5500 / 60))
     # a request bigger than the whole budget is not held for ever
     assert pacer.wait(now=60.0, tokens=10**9) == 0.0
 
@@ -138,10 +148,10 @@ def test_flow_paces_before_the_429_from_an_answers_headers() -> None:
     }
     flow.answered(first, 200, headers, now=0.2)
     wait = flow.admit(Request([Row(1, "b")]), 0.2, 0)
-    assert wait == pytest.approx(60.0)  # none left: whole again a minute after the answer
-    assert flow.gate_until == pytest.approx(60.2)
+    assert wait == pytest.approx(1.0)  # 60 a minute: one a second from the answer on
+    assert flow.gate_until == pytest.approx(1.2)
     assert flow.waiting_for == "rate limited"
-    assert flow.admit(Request([Row(1, "b")]), 60.2, 0) == 0.0
+    assert flow.admit(Request([Row(1, "b")]), 1.2, 0) == 0.0
 
 
 def test_overload_holds_the_run_and_spends_no_attempt() -> None:

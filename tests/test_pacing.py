@@ -33,7 +33,7 @@ def _texts(n: int, words: int = 3) -> list[str]:
 
 
 def test_openai_rate_limit_headers_pace_the_run_before_any_429(server: FakeServer) -> None:
-    server.configure(rpm=20, rate_window=1.0)  # 20 requests a second
+    server.configure(rpm=20, rate_window=1.0, rate_model="bucket")  # 20 requests a second
     out = er.oai_embed_batch(
         _texts(70),
         base_url=server.url + "/v1",
@@ -49,7 +49,7 @@ def test_openai_rate_limit_headers_pace_the_run_before_any_429(server: FakeServe
 
 
 def test_anthropic_rate_limit_headers_pace_the_run(server: FakeServer) -> None:
-    server.configure(rpm=10, rate_window=1.0)
+    server.configure(rpm=10, rate_window=1.0, rate_model="bucket")
     out = er.ant_complete_batch(
         [f"prompt {i}" for i in range(30)],
         base_url=server.url,
@@ -76,7 +76,7 @@ def test_ietf_ratelimit_fields_pace_the_run(server: FakeServer) -> None:
 
 
 def test_a_tokens_window_is_paced_by_its_token_headers(server: FakeServer) -> None:
-    server.configure(tpm=300, rate_window=1.0)  # ~300 tokens a second; each text is 10
+    server.configure(tpm=300, rate_window=1.0, rate_model="bucket")  # each text is 10 tokens
     out = er.oai_embed_batch(
         _texts(80, words=10),
         base_url=server.url + "/v1",

@@ -66,13 +66,14 @@ class ServerPacer:
     request already answered). What may be spent now is what the server said was left,
     minus what it may not have counted yet: everything sent since, and what was in flight
     when the answered request left (requests on other connections may arrive after it).
-    Once that is gone, nothing more goes until the budget's reset, when it is whole
-    again. Whether the server refills its budget steadily (a bucket) or all at once (a
-    window), this never overdraws it and keeps its full rate: a bucket is full at its
-    reset too.
+    What is missing comes back steadily until the reset for a bucket (OpenAI, Anthropic),
+    all at once at the reset for a window (the IETF fields).
 
     >>> pacer = ServerPacer()
     >>> pacer.read([Budget("requests", 0, 2.0, limit=10)], marks=(0, 0), now=0.0)
+    >>> round(pacer.wait(now=0.0, tokens=0), 3)  # 10 per 2 s come back: one in 0.2 s
+    0.2
+    >>> pacer.read([Budget("requests", 0, 2.0, 10, refills=False)], marks=(1, 0), now=0.0)
     >>> pacer.wait(now=0.5, tokens=0)
     1.5
     """
@@ -123,7 +124,14 @@ def _wait(reading: _Reading, cost: float, spent: float, now: float) -> float:
         return 0.0  # whole again
     if budget.limit is not None:
         cost = min(cost, budget.limit)  # a request larger than the whole budget still goes
-    return 0.0 if budget.remaining - spent >= cost else until_reset
+    left = budget.remaining - spent
+    if not budget.refills or budget.limit is None or budget.reset <= 0:
+        return 0.0 if left >= cost else until_reset
+    rate = max(0, budget.limit - budget.remaining) / budget.reset
+    left += rate * (now - reading.at)
+    if left >= cost:
+        return 0.0
+    return until_reset if rate <= 0 else min(until_reset, (cost - left) / rate)
 
 
 @dataclass(slots=True)

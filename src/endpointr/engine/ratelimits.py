@@ -10,6 +10,10 @@ Pure functions: headers in, :class:`Budget` values out. Three dialects are read:
   (``RateLimit: "default";r=50;t=30`` with ``RateLimit-Policy: "default";q=100;w=60``),
   the earlier ``RateLimit: limit=100, remaining=50, reset=30`` and the separate
   ``RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` fields, resets in seconds.
+
+OpenAI and Anthropic refill their budgets continuously (token buckets: ``refills``),
+so what is missing comes back steadily until the reset; an IETF quota is a window that
+comes back whole when it ends.
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ _ANTHROPIC_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
 class Budget:
     """What is left of one of the server's limits: ``remaining`` of ``limit`` (``None``
     when not given) ``kind`` (``"requests"``, ``"tokens"``, ``"input-tokens"`` or
-    ``"output-tokens"``), whole again in ``reset`` seconds."""
+    ``"output-tokens"``), whole again in ``reset`` seconds: steadily until then when it
+    ``refills`` (a bucket), all at once at the end if not (a window)."""
 
     kind: str
     remaining: int
     reset: float
     limit: int | None = None
+    refills: bool = True
 
 
 def parse_duration(text: str) -> float | None:
@@ -133,7 +139,7 @@ def _ietf_budget(remaining: str | None, reset: str | None, limit: str | None) ->
     if left is None or seconds is None:
         return []
     total = _int(re.split(r"[,;]", limit)[0]) if limit else None
-    return [Budget("requests", left, seconds, total)]
+    return [Budget("requests", left, seconds, total, refills=False)]
 
 
 def _params(field: str) -> dict[str, str]:

@@ -108,12 +108,60 @@ class Window:
         return Budget(limit, max(limit - self.used, 0), max(moment + length - now, 0.0))
 
 
+class Bucket:
+    """A token bucket holding ``limit`` and refilling ``limit`` per ``length`` seconds, as
+    OpenAI and Anthropic describe their limits; the same calls as :class:`Window`. Its
+    reset is when it is full again."""
+
+    def __init__(self) -> None:
+        self._level: float | None = None
+        self._stamp = 0.0
+        self._limit = 0
+
+    @property
+    def used(self) -> int:
+        return 0 if self._level is None else int(self._limit - self._level)
+
+    def prune(self, now: float, length: float) -> None:
+        """Nothing to forget: :meth:`wait` and :meth:`budget` refill."""
+
+    def _refill(self, limit: int, now: float, length: float) -> float:
+        if self._level is None:
+            self._level = float(limit)
+        else:
+            self._level = min(limit, self._level + (now - self._stamp) * limit / length)
+        self._stamp, self._limit = now, limit
+        return self._level
+
+    def wait(self, amount: int, limit: int, now: float, length: float) -> float | None:
+        """Seconds until ``amount`` fits (0.0: now; ``None``: never)."""
+        if amount > limit:
+            return None
+        level = self._refill(limit, now, length)
+        return 0.0 if level >= amount else (amount - level) * length / limit
+
+    def spend(self, amount: int, now: float) -> None:
+        """Take ``amount`` (after :meth:`wait` said it fits)."""
+        self._level = (self._level if self._level is not None else self._limit) - amount
+
+    def budget(self, limit: int, now: float, length: float, *, until_empty: bool) -> Budget:
+        """The budget now; the reset is when the bucket is full again."""
+        level = self._refill(limit, now, length)
+        return Budget(limit, max(int(level), 0), (limit - level) * length / limit)
+
+
 @dataclass(slots=True)
 class FamilyWindows:
-    """The two windows of one route family."""
+    """The two budgets of one route family: sliding windows, or buckets."""
 
-    requests: Window = field(default_factory=Window)
-    tokens: Window = field(default_factory=Window)
+    requests: Window | Bucket = field(default_factory=Window)
+    tokens: Window | Bucket = field(default_factory=Window)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> FamilyWindows:
+        """Buckets or windows, as ``settings.rate_model`` says."""
+        kind = Bucket if settings.rate_model == "bucket" else Window
+        return cls(kind(), kind())
 
 
 def rate_info(windows: FamilyWindows, settings: Settings, now: float) -> RateInfo:

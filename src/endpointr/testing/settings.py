@@ -109,6 +109,12 @@ class Settings:
     rate_window: float = _setting(
         60.0, "seconds of the sliding window rpm and tpm count in (60: per minute)"
     )
+    rate_model: str = _setting(
+        "window",
+        "how rpm and tpm are kept: a sliding window of rate_window seconds, or a token "
+        "bucket refilled steadily over rate_window (as OpenAI and Anthropic describe theirs)",
+        choices=("window", "bucket"),
+    )
     ratelimit_headers: str = _setting(
         "provider",
         "rate-limit headers on every answer: the provider's (none for HF), the IETF draft-06"

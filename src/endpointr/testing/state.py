@@ -219,7 +219,9 @@ class ServerState:
             self._texts.update(texts)
             if self._epoch is None:
                 self._epoch = now
-            windows = self._windows.setdefault(family, FamilyWindows())
+            windows = self._windows.get(family) or self._windows.setdefault(
+                family, FamilyWindows.for_settings(settings)
+            )
             ticket = Ticket(
                 len(self._records) - 1, self._generation, rate_info(windows, settings, now)
             )
