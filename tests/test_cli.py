@@ -172,3 +172,19 @@ def test_fake_server_command_prints_its_url() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_exit_status_says_whether_rows_failed_or_the_run_stopped(
+    server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_input(tmp_path, n=12)
+    assert main(embed_args(path, server, tmp_path / "clean")) == 0
+    server.poison("line 3", status=422, message="no such word")
+    assert main(embed_args(path, server, tmp_path / "some", "--batch-size", "4")) == 3
+    manifest = json.loads((tmp_path / "some" / "metadata.json").read_text())
+    assert manifest["failures"] == 1
+    # nobody listens on this port: the run holds, then stops, what it had committed kept
+    args = embed_args(path, server, tmp_path / "down", "--down-timeout", "0.5")
+    dead = [a.replace(server.url, "http://127.0.0.1:9") for a in args]
+    assert main(dead) == 4
+    assert "no connection" in capsys.readouterr().err

@@ -292,3 +292,15 @@ def test_a_server_that_stays_down_stops_the_run_with_one_message(tmp_path: Any) 
     meta = (tmp_path / "out" / "metadata.json").read_text()
     assert '"status": "interrupted"' in meta
     assert not list((tmp_path / "out").glob("chunk-*.parquet")), "no row became an error row"
+
+
+def test_the_progress_line_shows_a_slow_rate_and_why_the_run_waits() -> None:
+    from endpointr.engine.progress import render
+    from endpointr.engine.runner import RunStats
+
+    stats = RunStats(total=10, started=time.monotonic() - 7.5)
+    stats.done, stats.in_flight, stats.limit = 3, 2, 4
+    stats.paused_until, stats.waiting_for = time.monotonic() + 5, "rate limited"
+    line = render(stats)
+    assert "0.4 rows/s" in line and "(limit 4)" in line
+    assert "s: rate limited" in line

@@ -26,6 +26,7 @@ import pytest
 import endpointr as er
 from cases import CASES, FAST, QUICK_OVERLOAD, Case, case_ids
 from endpointr.cli import main as cli_main
+from endpointr.cli.main import EXIT_ROW_ERRORS, EXIT_STOPPED
 from endpointr.testing import FakeServer, Fault
 
 KEY = "sk-SENTINEL-abc123xyz"
@@ -261,10 +262,10 @@ def test_the_cli_never_writes_or_says_the_key(
     evidence = capture(lambda: codes.append(cli_main(argv)), caplog, capfd)
     evidence.directory(out)
     evidence.assert_clean()
-    # failed rows are data, not a failed command; but when every request of a run (one
-    # row each, so three of them) is refused the same way, the run stops and says so
+    # every row failed: exit 3, the results written; but when every request of a run
+    # (one row each, so three of them) is refused the same way, the run stops (exit 4)
     refused = command.startswith("complete") and failure in ("401", "echo")
-    assert codes == ([2] if refused else [0])
+    assert codes == ([EXIT_STOPPED] if refused else [EXIT_ROW_ERRORS])
     assert server.stats.request_count > 0
 
 

@@ -123,7 +123,16 @@ def _run_table(args: argparse.Namespace) -> int:
     table = run_whole(cls, path, text_var, id_var, given, collect=False, command=args.argv)
     outcome = run_sync(table)
     print(f"results: {_where(outcome)}", file=sys.stderr)
-    return 0
+    return 3 if _error_rows(outcome) else 0
+
+
+def _error_rows(outcome: Outcome) -> int:
+    """Rows that end as error rows: all of them in the output directory, this run's
+    when nothing is on disk."""
+    if outcome.output_dir is not None:
+        manifest = orjson.loads((outcome.output_dir / MANIFEST).read_bytes())
+        return int(manifest.get("failures", 0))
+    return outcome.stats.failed
 
 
 def _where(outcome: Outcome) -> str:

@@ -7,12 +7,15 @@ import sys
 from collections.abc import Sequence
 
 from .._version import __version__
-from ..errors import EndpointrError
+from ..errors import EndpointrError, RunStoppedError
 from . import commands
 
 __all__ = ["build_parser", "main"]
 
-EXIT_BAD_INPUT = 2
+# exit statuses: 0 every row has a value
+EXIT_BAD_INPUT = 2  # a bad argument, file or setting: nothing was sent
+EXIT_ROW_ERRORS = 3  # the run finished, and some rows ended as error rows
+EXIT_STOPPED = 4  # the run could not go on (server down, settings refused): resume later
 EXIT_INTERRUPTED = 130
 
 
@@ -32,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``endpointr`` command; returns the exit status.
 
-    Bad input is one line on stderr and exit status 2; Ctrl-C is 130.
+    0: every row has a value; 2: bad input (one line on stderr, nothing sent); 3: the
+    run finished with some error rows; 4: the run stopped before the end (the server is
+    down or refuses the settings; what finished is committed); 130: Ctrl-C.
     """
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -43,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv, args.rerun, args.parser = argv, main, parser
     try:
         return int(args.handler(args))
+    except RunStoppedError as exc:
+        print(f"endpointr: stopped: {exc}", file=sys.stderr)
+        return EXIT_STOPPED
     except EndpointrError as exc:
         print(f"endpointr: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -25,6 +25,7 @@ def summary(stats: RunStats) -> str:
 def render(stats: RunStats) -> str:
     """One progress line: bar (when the total is known), rows, rate, errors, retries."""
     rate = stats.done / stats.elapsed if stats.elapsed > 0 else 0.0
+    shown = f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"  # an LLM run is not "0 rows/s"
     if stats.total:
         frac = min(1.0, stats.done / stats.total)
         filled = int(frac * _WIDTH)
@@ -32,7 +33,7 @@ def render(stats: RunStats) -> str:
     else:
         head = f"{stats.done:,} rows"
     line = (
-        f"{head} | {rate:,.0f} rows/s | {stats.failed:,} errors | {stats.retries:,} retries"
+        f"{head} | {shown} rows/s | {stats.failed:,} errors | {stats.retries:,} retries"
         f" | {stats.in_flight} in flight"
     )
     if stats.limit and stats.limit != stats.in_flight:
