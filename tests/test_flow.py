@@ -98,6 +98,16 @@ def test_a_bucket_refills_steadily_until_its_reset() -> None:
     assert pacer.wait(now=50.0, tokens=0) == 0.0  # past the reset: full again
 
 
+def test_a_reading_past_its_reset_still_counts_what_was_sent_since() -> None:
+    pacer = ServerPacer()
+    pacer.read([Budget("requests", 36, 0.2, limit=40)], marks=(0, 0), now=0.0)
+    for _ in range(41):
+        pacer.spend(0)
+    # 4 came back by 0.2 s and 1 more by 0.25 s, but 41 went: empty, one back in 0.05 s
+    assert pacer.wait(now=0.25, tokens=0) == pytest.approx(0.05, abs=1e-6)
+    assert pacer.wait(now=10.0, tokens=0) == 0.0  # a reading this old no longer holds
+
+
 def test_once_a_window_is_spent_nothing_goes_until_its_reset() -> None:
     pacer = ServerPacer()
     pacer.read([Budget("requests", 2, 30.0, 100, refills=False)], marks=(0, 0), now=0.0)
@@ -128,8 +138,9 @@ def test_token_budgets_pace_by_the_requests_tokens() -> None:
     pacer.spend(400)
     # 100 left; 5500 refill over 60 s: 300 more tokens take 300 / (5500 / 60) s
     assert pacer.wait(now=0.0, tokens=400) == pytest.approx(300 / (5500 / 60))
-    # a request bigger than the whole budget is not held for ever
-    assert pacer.wait(now=60.0, tokens=10**9) == 0.0
+    # a request bigger than the whole budget waits for a full bucket, then goes
+    assert pacer.wait(now=60.0, tokens=10**9) == pytest.approx(400 / (5500 / 60))
+    assert pacer.wait(now=65.0, tokens=10**9) == 0.0
 
 
 def _flow(**kwargs: object) -> Flow:

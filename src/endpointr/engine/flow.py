@@ -29,6 +29,8 @@ __all__ = ["Flow", "Request", "ServerPacer"]
 PROBE_CAP = 5.0
 # budgets paced by the request's input tokens (output tokens are not known before)
 _TOKEN_KINDS = frozenset({"tokens", "input-tokens"})
+# how soon to look again when a reading's budget is spent past its reset
+_STALE_POLL = 0.1
 # in flight before the first answer says what the server allows (its rate-limit headers)
 FIRST_SENDS = 4
 # answers that say "too many"; a 503 says "not now" (a restart, an outage, a flaky
@@ -118,20 +120,28 @@ class ServerPacer:
 
 
 def _wait(reading: _Reading, cost: float, spent: float, now: float) -> float:
-    budget = reading.budget
-    until_reset = reading.at + budget.reset - now
-    if until_reset <= 0:
-        return 0.0  # whole again
-    if budget.limit is not None:
-        cost = min(cost, budget.limit)  # a request larger than the whole budget still goes
-    left = budget.remaining - spent
-    if not budget.refills or budget.limit is None or budget.reset <= 0:
-        return 0.0 if left >= cost else until_reset
-    rate = max(0, budget.limit - budget.remaining) / budget.reset
-    left += rate * (now - reading.at)
-    if left >= cost:
-        return 0.0
-    return until_reset if rate <= 0 else min(until_reset, (cost - left) / rate)
+    """Seconds until ``cost`` more fits the budget of ``reading``, ``spent`` having been
+    sent that it may not count. A bucket refills at the rate its reset implies, up to
+    its limit, while what is sent drains it; a window is whole at its reset, less what
+    was sent since."""
+    budget, elapsed = reading.budget, now - reading.at
+    if budget.limit is None:
+        whole = elapsed >= budget.reset
+        return 0.0 if whole or budget.remaining - spent >= cost else budget.reset - elapsed
+    cost = min(cost, budget.limit)  # a request larger than the whole budget still goes
+    missing = budget.limit - budget.remaining
+    rate = missing / budget.reset if budget.refills and budget.reset > 0 else 0.0
+    if rate > 0:
+        left = min(budget.limit, budget.remaining + rate * elapsed - spent)
+        refill = budget.limit / rate  # from empty to whole
+    else:
+        left = (budget.limit if elapsed >= budget.reset else budget.remaining) - spent
+        refill = budget.reset
+    if left >= cost or elapsed >= 2 * max(refill, budget.reset):
+        return 0.0  # it fits, or the reading is too old to hold the run on
+    if rate > 0:
+        return (cost - left) / rate
+    return budget.reset - elapsed if elapsed < budget.reset else _STALE_POLL
 
 
 @dataclass(slots=True)
