@@ -29,6 +29,7 @@ __all__ = ["Flow", "Request", "ServerPacer"]
 PROBE_CAP = 5.0
 # budgets paced by the request's input tokens (output tokens are not known before)
 _TOKEN_KINDS = frozenset({"tokens", "input-tokens"})
+_RESET_RESOLUTION = 1.0
 # how soon to look again when a reading's budget is spent past its reset
 _STALE_POLL = 0.1
 # in flight before the first answer says what the server allows (its rate-limit headers)
@@ -130,18 +131,21 @@ def _wait(reading: _Reading, cost: float, spent: float, now: float) -> float:
         return 0.0 if whole or budget.remaining - spent >= cost else budget.reset - elapsed
     cost = min(cost, budget.limit)  # a request larger than the whole budget still goes
     missing = budget.limit - budget.remaining
-    rate = missing / budget.reset if budget.refills and budget.reset > 0 else 0.0
+    # a reset rounded down to now while the budget is not whole (RFC 3339 times have
+    # whole seconds): take the resolution, a second, rather than a whole budget
+    reset = budget.reset if budget.reset > 0 or not missing else _RESET_RESOLUTION
+    rate = missing / reset if budget.refills and reset > 0 else 0.0
     if rate > 0:
         left = min(budget.limit, budget.remaining + rate * elapsed - spent)
         refill = budget.limit / rate  # from empty to whole
     else:
-        left = (budget.limit if elapsed >= budget.reset else budget.remaining) - spent
-        refill = budget.reset
-    if left >= cost or elapsed >= 2 * max(refill, budget.reset):
+        left = (budget.limit if elapsed >= reset else budget.remaining) - spent
+        refill = reset
+    if left >= cost or elapsed >= 2 * max(refill, reset):
         return 0.0  # it fits, or the reading is too old to hold the run on
     if rate > 0:
         return (cost - left) / rate
-    return budget.reset - elapsed if elapsed < budget.reset else _STALE_POLL
+    return reset - elapsed if elapsed < reset else _STALE_POLL
 
 
 @dataclass(slots=True)
