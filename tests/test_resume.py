@@ -28,6 +28,7 @@ import pytest
 import endpointr as er
 from cases import CASES, FAST, Case, case_ids
 from endpointr.cli import main as cli_main
+from endpointr.cli.main import EXIT_ROW_ERRORS
 from endpointr.testing import FakeServer, Fault
 
 N = 3000
@@ -319,7 +320,7 @@ def test_ctrl_c_while_a_refused_batch_awaits_its_split_does_not_fail_its_rows(
         assert not any(committed(out).column(".error").to_pylist()) if chunk_files(out) else True
 
         server.configure(latency=0.0)
-        assert finish(start(argv))[0] == 0
+        assert finish(start(argv))[0] == EXIT_ROW_ERRORS  # row 3 is an error row
         table = assert_each_id_once(out, 100)
         failed = table.filter(pa.compute.field(".error")).column("id").to_pylist()
         assert failed == [3], "only the row at fault is an error row"
@@ -543,7 +544,7 @@ def test_cli_retry_failed_resends_only_the_error_rows(
     df.to_parquet(data)
     server.poison("BAD", status=422, message="unprocessable")
     argv = embed_argv(data, server.url, out)[3:]
-    assert cli_main(argv) == 0
+    assert cli_main(argv) == EXIT_ROW_ERRORS
     assert set(committed(out).filter(pa.compute.field(".error")).column("id").to_pylist()) == {
         4,
         20,
