@@ -26,7 +26,7 @@ from ..errors import ClientError, RefusedError, RequestError, ResponseFormatErro
 from ..providers.base import Answer, Endpoint
 from ..types import HttpResponse, Result, Row
 from .flow import Flow, Request
-from .refusals import Refusals
+from .refusals import Refusals, is_refusal
 from .transport import Transport
 
 __all__ = ["Engine", "RunStats", "row_problem"]
@@ -102,7 +102,8 @@ class Engine:
         self._notify = notify or _to_stderr
         self._refusals = Refusals()
         self._refused: RefusedError | None = None
-        # error rows of the refusal streak under way, written once it proves to be the rows'
+        # error rows of the refusal streak under way (at most threshold - 1 requests'),
+        # written once it proves to be the rows'
         self._held: list[Result] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._ready: deque[Request] = deque()
@@ -342,7 +343,7 @@ class Engine:
                 self._ready.extendleft(halves)
         elif self._refused is None and (not self._stopping or not outcome.retryable):
             failed = [_failed(row, outcome, request.attempt) for row in request.rows]
-            if self._refusals.succeeded:
+            if self._refusals.succeeded or not is_refusal(outcome):
                 await self._emit(failed)
             else:
                 self._held.extend(failed)
