@@ -121,7 +121,7 @@ def main() -> int:
         if proc.returncode != 0:
             print(stderr, file=sys.stderr)
             return 1
-        meta: dict[str, Any] = json.loads((out / "metadata.json").read_text())
+        meta: dict[str, Any] = json.loads((out / "_metadata.json").read_text())
         ids, errors = read_results(out)
 
     expected = set(range(args.rows))

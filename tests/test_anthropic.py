@@ -196,5 +196,5 @@ def test_cli_complete_anthropic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert seen.headers["x-api-key"] == "sk-ant-cli" and seen.json["max_tokens"] == 64
     out = pd.read_parquet(tmp_path / "out" / "chunk-00001.parquet")
     assert sorted(out["topic"]) == ["x", "y"] and not out[".error"].any()
-    meta = (tmp_path / "out" / "metadata.json").read_text()
+    meta = (tmp_path / "out" / "_metadata.json").read_text()
     assert "sk-ant-cli" not in meta and '"key_name": "ANTHROPIC_API_KEY"' in meta

@@ -175,7 +175,7 @@ def test_metadata_records_the_settings_and_a_new_label_map_is_refused(
 ) -> None:
     out_dir = tmp_path / "run"
     classify_df(server, frame(4), output_dir=out_dir, label_map={"NEGATIVE": "neg"})
-    meta = json.loads((out_dir / "metadata.json").read_text())
+    meta = json.loads((out_dir / "_metadata.json").read_text())
     assert meta["label_map"] == {"NEGATIVE": "neg"} and meta["max_length"] == 512
     assert meta["status"] == "completed" and meta["successes"] == 4
     assert meta["wire_format"] == "inference-endpoints"
@@ -336,6 +336,6 @@ def test_cli_classify_end_to_end(
     assert table.column_names[:4] == ["id", "neg", "NEUTRAL", "POSITIVE"]
     assert sorted(table.column("id").to_pylist()) == list(range(7))
     assert max(server.stats.rows_per_request) == 3
-    meta = json.loads((out_dir / "metadata.json").read_text())
+    meta = json.loads((out_dir / "_metadata.json").read_text())
     assert meta["label_map"] == {"NEGATIVE": "neg"} and meta["batch_size"] == 3
     assert "max_client_batch_size 3; using 3" in capsys.readouterr().err

@@ -64,7 +64,7 @@ def test_embed_writes_chunks_and_manifest(server: FakeServer, tmp_path: Path) ->
     table = read_output(out)
     assert sorted(table.column("id").to_pylist()) == list(range(40))
     assert set(server.stats.rows_per_request) == {4}
-    meta = json.loads((out / "metadata.json").read_text())
+    meta = json.loads((out / "_metadata.json").read_text())
     assert meta["concurrent_requests"] == 3 and meta["chunk_size"] == 15
     assert meta["command"][0] == "embed"
 
@@ -181,7 +181,7 @@ def test_exit_status_says_whether_rows_failed_or_the_run_stopped(
     assert main(embed_args(path, server, tmp_path / "clean")) == 0
     server.poison("line 3", status=422, message="no such word")
     assert main(embed_args(path, server, tmp_path / "some", "--batch-size", "4")) == 3
-    manifest = json.loads((tmp_path / "some" / "metadata.json").read_text())
+    manifest = json.loads((tmp_path / "some" / "_metadata.json").read_text())
     assert manifest["failures"] == 1
     # nobody listens on this port: the run holds, then stops, what it had committed kept
     args = embed_args(path, server, tmp_path / "down", "--down-timeout", "0.5")

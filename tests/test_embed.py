@@ -159,7 +159,7 @@ def test_output_dir_chunks_and_metadata(server: FakeServer, tmp_path: Path) -> N
     assert chunks == ["chunk-00001.parquet", "chunk-00002.parquet", "chunk-00003.parquet"]
     ids = pa.concat_tables(pq.read_table(out_dir / c) for c in chunks).column("id").to_pylist()
     assert sorted(ids) == list(range(25))
-    meta = json.loads((out_dir / "metadata.json").read_text())
+    meta = json.loads((out_dir / "_metadata.json").read_text())
     assert meta["row_count"] == 25 and meta["successes"] == 25 and meta["failures"] == 0
     assert meta["batch_size"] == 4 and meta["key_name"] is None
     assert meta["status"] == "completed"

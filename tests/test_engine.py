@@ -289,7 +289,7 @@ def test_a_server_that_stays_down_stops_the_run_with_one_message(tmp_path: Any) 
             down_timeout=0.5,
             backoff=er.Backoff(base=0.05, cap=0.2),
         )
-    meta = (tmp_path / "out" / "metadata.json").read_text()
+    meta = (tmp_path / "out" / "_metadata.json").read_text()
     assert '"status": "interrupted"' in meta
     assert not list((tmp_path / "out").glob("chunk-*.parquet")), "no row became an error row"
 

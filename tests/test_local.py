@@ -160,7 +160,7 @@ def test_the_sample_embeds_into_vectors_that_mean_something(
     assert vectors.shape == (300, 384) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
     assert len({v.tobytes() for v in vectors}) == 300
-    meta = json.loads((out / "metadata.json").read_text())
+    meta = json.loads((out / "_metadata.json").read_text())
     assert meta["endpoint"] == "local.embed" and meta["endpoint_url"] == "local"
     assert meta["key_name"] is None and meta["input_type"] == "query"
 

@@ -232,8 +232,8 @@ def test_chunks_metadata_and_no_key_anywhere(
         )
     assert isinstance(out, pl.DataFrame) and out.height == 3
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert names == ["chunk-00001.parquet", "chunk-00002.parquet", "metadata.json"]
-    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert names == ["_metadata.json", "chunk-00001.parquet", "chunk-00002.parquet"]
+    meta = json.loads((tmp_path / "run" / "_metadata.json").read_text())
     assert meta["endpoint"] == "openai.chat" and meta["batch_size"] == 1
     assert meta["successes"] == 3 and meta["model"] == "gpt-4.1-nano"
     for path in (tmp_path / "run").iterdir():

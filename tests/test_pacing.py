@@ -148,7 +148,7 @@ def test_a_dimensions_the_server_refuses_stops_the_run_after_a_few_requests(
         )
     # splitting every request down to single rows would be ~800 requests
     assert len(server.stats.requests) < 40
-    manifest = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    manifest = json.loads((tmp_path / "out" / "_metadata.json").read_text())
     assert manifest["status"] == "interrupted"
     assert manifest["failures"] == 0  # nothing marked failed: fix the setting, run again
 
@@ -207,7 +207,7 @@ def test_structured_output_falls_back_once_to_the_form_the_server_takes(
     assert forms.count("json_schema") <= 4  # the ones in flight before the switch
     assert forms[-1] == "json_object"
     assert "schema" in server.stats.requests[-1].json["response_format"]
-    manifest = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    manifest = json.loads((tmp_path / "out" / "_metadata.json").read_text())
     assert manifest["structured_output"] == "json_object"
     assert "json_object" in manifest["changes"][0]
     assert "asking for it as json_object" in capsys.readouterr().err

@@ -157,7 +157,7 @@ def test_kill_9_mid_run_then_rerun_completes_each_id_once(csv_input: Path, tmp_p
         again = len(set(server.stats.texts_seen) & sent_before)
         assert again <= WINDOW + chunk, f"{again} rows sent again after the kill mid-write"
         assert set(server.stats.texts_seen) | sent_before == set(frame(N)["text"])
-    assert json.loads((out / "metadata.json").read_text())["status"] == "completed"
+    assert json.loads((out / "_metadata.json").read_text())["status"] == "completed"
 
 
 def test_partial_and_foreign_files_are_never_read_as_results(
@@ -192,7 +192,7 @@ def test_partial_and_foreign_files_are_never_read_as_results(
     assert result["embedding"].notna().all()
     assert set(slow_server.stats.texts_seen) == set(data["text"][100:])
     assert_each_id_once(out, 300)
-    meta = json.loads((out / "metadata.json").read_text())
+    meta = json.loads((out / "_metadata.json").read_text())
     assert meta["chunks"] == [p.name for p in chunk_files(out)]
 
 
@@ -259,7 +259,7 @@ def test_ctrl_c_once_stops_sending_commits_what_finished_and_exits_130(
         assert len(ids) == len(set(ids))
         texts = set(frame(N).set_index("id").loc[ids, "text"])
         assert texts == answered_texts(server), "every answered row was committed"
-        meta = json.loads((out / "metadata.json").read_text())
+        meta = json.loads((out / "_metadata.json").read_text())
         assert meta["status"] == "interrupted"
 
         server.configure(latency=0.0)
@@ -362,7 +362,7 @@ def test_ctrl_c_in_a_notebook_stops_the_run_instead_of_leaving_it_running(
         assert not [t for t in threading.enumerate() if t.name == "endpointr-run"]
         ids = committed(out).column("id").to_pylist()
         assert ids and len(ids) == len(set(ids))
-        assert json.loads((out / "metadata.json").read_text())["status"] == "interrupted"
+        assert json.loads((out / "_metadata.json").read_text())["status"] == "interrupted"
 
         server.configure(latency=0.0)
         er.hf_embed_df(
@@ -530,7 +530,7 @@ def test_retry_failed_resends_only_the_error_rows_and_replaces_them_in_place(
     assert not result[".error"].any() and result["id"].tolist() == list(range(20))
     table = assert_each_id_once(out, 20)
     assert not any(table.column(".error").to_pylist())
-    meta = json.loads((out / "metadata.json").read_text())
+    meta = json.loads((out / "_metadata.json").read_text())
     assert meta["failures"] == 0 and meta["successes"] == 20
 
 
@@ -629,3 +629,43 @@ def test_a_chunk_copied_in_from_another_run_is_refused(server: FakeServer, tmp_p
 
 def _lock_frame(n: int = 4) -> pd.DataFrame:
     return pd.DataFrame({"id": range(n), "text": [f"text {i}" for i in range(n)]})
+
+
+def test_the_output_directory_reads_as_a_parquet_dataset(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    import polars as pl
+    import pyarrow.dataset as ds
+
+    out = tmp_path / "out"
+    df = frame(30)
+    df.loc[7, "text"] = "BAD seven"
+    server.poison("BAD", status=422, message="unprocessable")
+    er.hf_embed_df(
+        df, text_var="text", id_var="id", endpoint_url=server.url + "/embed", key_name=None,
+        output_dir=out, chunk_size=8, batch_size=4, progress=False,
+    )
+    assert len(chunk_files(out)) > 1 and (out / "_metadata.json").is_file()
+    for table in (
+        pd.read_parquet(out),
+        ds.dataset(out, format="parquet").to_table().to_pandas(),
+        pl.read_parquet(out / "*.parquet").to_pandas(),
+    ):
+        assert sorted(table["id"]) == list(range(30))
+        assert table.loc[table["id"] == 7, ".error"].item()
+
+
+def test_a_directory_an_earlier_version_wrote_resumes_under_the_new_manifest_name(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    keywords: dict[str, Any] = {
+        "text_var": "text", "id_var": "id", "endpoint_url": server.url + "/embed",
+        "key_name": None, "output_dir": out, "progress": False,
+    }
+    er.hf_embed_df(frame(10), **keywords)
+    (out / "_metadata.json").rename(out / "metadata.json")  # as earlier versions named it
+    server.reset()
+    er.hf_embed_df(frame(15), **keywords)
+    assert sum(server.stats.texts_seen.values()) == 5  # only the new rows were sent
+    assert (out / "_metadata.json").is_file() and not (out / "metadata.json").exists()

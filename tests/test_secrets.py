@@ -171,7 +171,7 @@ def test_df_functions_never_write_or_say_the_key(
         for r in server.stats.requests
     ]
     assert all(KEY in s for s in sent), "the key was sent (so there was a key to leak)"
-    meta = json.loads((out / "metadata.json").read_text())
+    meta = json.loads((out / "_metadata.json").read_text())
     assert meta["key_name"] == case.key_env
 
 
@@ -353,6 +353,6 @@ def test_credentials_in_the_url_are_redacted_in_metadata_and_messages(
     evidence.directory(out)
     leaks = [w for w, text in evidence.texts if secret in text]
     assert not leaks, f"the URL's credential appears in: {leaks}"
-    meta = json.loads((out / "metadata.json").read_text())
+    meta = json.loads((out / "_metadata.json").read_text())
     assert shown in meta["endpoint_url"]
     assert server.stats.request_count > 0, "the URL was used as given"

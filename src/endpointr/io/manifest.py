@@ -1,4 +1,4 @@
-"""The manifest (``metadata.json``) and resume: what a run is, and which ids it has done.
+"""The manifest (``_metadata.json``) and resume: what a run is, and which ids it has done.
 
 An output directory belongs to one run, named by a fingerprint of the settings that
 change answers (endpoint, URL, model, parameters, schema, prompt, columns). A re-run with
@@ -37,7 +37,11 @@ __all__ = [
     "prepare_output_dir",
 ]
 
-MANIFEST = "metadata.json"
+# a leading underscore: Parquet readers (pyarrow, pandas, polars, DuckDB) skip the file, so
+# the output directory reads as a dataset as it is
+MANIFEST = "_metadata.json"
+# the name earlier versions wrote; read when resuming their directories
+LEGACY_MANIFEST = "metadata.json"
 LOCK = ".lock"
 
 
@@ -73,6 +77,9 @@ class OutputDir:
         self.manifest.update(updates)
         body = orjson.dumps(self.manifest, option=orjson.OPT_INDENT_2, default=str)
         write_atomic(self.path / MANIFEST, lambda tmp: Path(tmp).write_bytes(body))
+        legacy = self.path / LEGACY_MANIFEST
+        if legacy.exists():  # an earlier version's directory, resumed: one manifest only
+            legacy.unlink()
 
 
 def prepare_output_dir(
@@ -155,6 +162,8 @@ def _auto_dir(prefix: str) -> Path:
 def _read_manifest(path: Path) -> dict[str, Any] | None:
     file = path / MANIFEST
     if not file.is_file():
+        file = path / LEGACY_MANIFEST
+    if not file.is_file():
         return None
     try:
         manifest = orjson.loads(file.read_bytes())
@@ -168,8 +177,9 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
 def _clear(path: Path) -> None:
     for chunk in chunk_paths(path):
         chunk.unlink()
-    if (path / MANIFEST).exists():
-        (path / MANIFEST).unlink()
+    for name in (MANIFEST, LEGACY_MANIFEST):
+        if (path / name).exists():
+            (path / name).unlink()
     for tmp in path.glob(".chunk-*.tmp") if path.is_dir() else ():
         tmp.unlink()
 

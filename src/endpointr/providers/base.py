@@ -180,7 +180,7 @@ class Endpoint(ABC):
         return value
 
     def manifest_fields(self) -> dict[str, Any]:
-        """What ``metadata.json`` records of this endpoint besides the common fields."""
+        """What ``_metadata.json`` records of this endpoint besides the common fields."""
         return {}
 
     def auth_headers(self, key: str) -> dict[str, str]:
