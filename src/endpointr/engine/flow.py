@@ -223,6 +223,8 @@ class Flow:
         elif 200 <= status < 300:
             self.limit.on_success(now - request.sent_at)
             self._recent.append(now)
+            while self._recent[0] < now - self.timeout:  # only the last timeout's answers
+                self._recent.popleft()
             if used is not None and request.tokens:
                 self.counter.observe(estimated=request.tokens, reported=used[0])
                 if self.rate is not None:
