@@ -205,7 +205,8 @@ def test_an_answer_ends_the_outage_clock() -> None:
 
 def _run_against_capacity(limit: ConcurrencyLimit, capacity: int, windows: int) -> tuple[int, int]:
     """Drive ``limit`` against a server that refuses what is over ``capacity``: each round
-    the requests in flight are answered, those over capacity with a 429. Returns (answers,
+    the requests in flight (sent at the limit the round began with) are answered, those
+    over capacity last, with a 429. Returns (answers,
     429s)."""
     answers = refused = 0
     clock = 0.0
@@ -216,7 +217,7 @@ def _run_against_capacity(limit: ConcurrencyLimit, capacity: int, windows: int) 
             answers += 1
             if i >= sent - over:
                 refused += 1
-                limit.on_overload(sent_at=clock - 0.5, now=clock)
+                limit.on_overload(sent_at=clock - 0.5, now=clock, seen=sent)
             else:
                 limit.on_success(0.1)
     return answers, refused

@@ -100,7 +100,7 @@ def test_named_functions_show_the_endpoint_defaults() -> None:
     embed = inspect.signature(er.hf_embed_df).parameters
     assert embed["batch_size"].default == er.ENDPOINTS["hf.embed"].defaults.batch_size == 8
     assert embed["key_name"].default == "HF_API_KEY"
-    assert embed["concurrent_requests"].default == 5 and embed["max_retries"].default == 5
+    assert embed["concurrent_requests"].default == "auto" and embed["max_retries"].default == 5
     assert inspect.signature(er.oai_embed_df).parameters["batch_size"].default == 100
     chat = inspect.signature(er.ant_complete_df).parameters
     assert chat["model"].default == "claude-haiku-4-5" and chat["timeout"].default == 60

@@ -32,7 +32,8 @@ _TOKEN_KINDS = frozenset({"tokens", "input-tokens"})
 _RESET_RESOLUTION = 1.0
 # how soon to look again when a reading's budget is spent past its reset
 _STALE_POLL = 0.1
-# in flight before the first answer says what the server allows (its rate-limit headers)
+# in flight until the first good answer: that the server takes these requests at all, and
+# what it allows (its rate-limit headers), are not known before
 FIRST_SENDS = 4
 # answers that say "too many"; a 503 says "not now" (a restart, an outage, a flaky
 # backend), which fewer requests in flight would not help: it waits, and pauses the run
@@ -52,6 +53,7 @@ class Request:
     tokens: int | None = None  # the input tokens estimated, once counted
     charged: int = 0  # tokens taken from the budgets for the attempt under way
     marks: tuple[float, float] = (0.0, 0.0)  # what the server had surely seen at its send
+    limit: int = 0  # the in-flight limit at its send
     built_by: object = None  # the endpoint whose wire format the last attempt used
 
 
@@ -162,16 +164,17 @@ class Flow:
     gate_until: float = 0.0
     waiting_for: str = ""
     down: EndpointDownError | None = None
-    answers: int = 0
+    good_answers: int = 0
     _down_since: float | None = None
     _recent: deque[float] = field(default_factory=deque)  # good answers in the last timeout
 
     @property
     def in_flight_limit(self) -> int:
         """Requests allowed in flight now: the limit, and no more than ``FIRST_SENDS``
-        until the first answer is in."""
+        until the first good answer is in (a server that refuses every request sees a
+        few of them, not a storm)."""
         value = self.limit.value
-        return value if self.answers else min(value, FIRST_SENDS)
+        return value if self.good_answers else min(value, FIRST_SENDS)
 
     def admit(self, request: Request, now: float, cost: int) -> float:
         """0.0 if ``request`` may leave now (its tokens are then taken), else seconds to
@@ -189,6 +192,7 @@ class Flow:
                 return wait
         request.charged = cost
         request.marks = self.pacer.spend(cost)
+        request.limit = self.limit.value
         return 0.0
 
     def needs_tokens(self) -> bool:
@@ -213,14 +217,14 @@ class Flow:
         """Learn from an answer (any status): the server is up, its budgets, its load,
         and the tokens the request really used."""
         self._down_since = None
-        self.answers += 1
         self.pacer.saw(request.charged)
         budgets = read_budgets(headers, time.time()) if headers else []
         if budgets:
             self.pacer.read(budgets, marks=request.marks, now=now)
         if status in _CONGESTION:
-            self.limit.on_overload(request.sent_at, now)
+            self.limit.on_overload(request.sent_at, now, seen=request.limit)
         elif 200 <= status < 300:
+            self.good_answers += 1
             self.limit.on_success(now - request.sent_at)
             self._recent.append(now)
             while self._recent[0] < now - self.timeout:  # only the last timeout's answers
@@ -238,7 +242,9 @@ class Flow:
         if isinstance(error, ConnectError):
             return self._wait_for_server(request, error, now)
         if isinstance(error, AttemptTimeout):
-            self.limit.on_overload(request.sent_at, now, at_most=self._sustained(now))
+            self.limit.on_overload(
+                request.sent_at, now, at_most=self._sustained(now), seen=request.limit
+            )
         if not is_overload(error):
             return self.policy.delay(request.attempt - request.waits, error)
         request.waits += 1

@@ -20,17 +20,19 @@ class ConcurrencyLimit:
     A fixed limit is a ceiling: an overload answer multiplies it by ``backoff`` (once for
     all requests sent before that decrease), and it climbs back by one per window of
     ``value`` good answers, never above the number given. With ``auto`` it follows the
-    endpoint: once per window it grows by half until the first sign of overload (slow start),
-    then moves towards ``value * min(1, tolerance * best / recent) + 1``, where ``best``
-    is the fastest latency seen lately and ``recent`` the smoothed current one: while
+    endpoint: each good answer adds one until the first sign of overload (slow start: the
+    limit doubles a round trip), then once per window it moves towards
+    ``value * min(1, tolerance * best / recent) + 1``, where ``best`` is the fastest
+    latency seen lately and ``recent`` the smoothed current one: while
     latency holds, the limit grows; when requests queue on the server, it shrinks. An
     overload answer multiplies it by ``backoff`` at once, as for a fixed limit.
 
     Either way the level of the last overload is remembered: the limit climbs straight
     back to just below it, then waits ``patience`` windows before trying it again, twice
     as long each time it is refused there again (up to ``max_patience``), so a server
-    with a hard capacity sees a probe now and then, not a 429 every few windows. It
-    stays within ``[minimum, maximum]``.
+    with a hard capacity sees a probe now and then, not a 429 every few windows; a
+    refused probe steps back to the level below it, which held. It stays within
+    ``[minimum, maximum]``.
     """
 
     value: int
@@ -40,7 +42,7 @@ class ConcurrencyLimit:
     tolerance: float = 1.5
     backoff: float = 0.7
     patience: int = 2
-    slow_start_growth: float = 1.5
+    slow_start_growth: float = 2.0
     max_patience: int = 32
     _best: float = field(default=0.0, repr=False)
     _recent: float = field(default=0.0, repr=False)
@@ -62,14 +64,15 @@ class ConcurrencyLimit:
             return
         self._recent = latency if not self._recent else 0.8 * self._recent + 0.2 * latency
         self._best = latency if not self._best else min(self._best * 1.001, latency)
+        gradient = min(1.0, self.tolerance * self._best / self._recent)
+        if self._slow_start:
+            if gradient >= 1.0:  # each answer adds one: twice as many a round trip
+                self._set((self._exact or self.value) + self.slow_start_growth - 1.0)
+                return
+            self._slow_start, self._count = False, 0
         self._count += 1
         if self._count >= self.value:
             self._count = 0
-            gradient = min(1.0, self.tolerance * self._best / self._recent)
-            if self._slow_start and gradient >= 1.0:
-                self._set(self.value * self.slow_start_growth)
-                return
-            self._slow_start = False
             exact = self._exact or self.value
             target = exact * gradient + 1.0
             if target < exact:
@@ -104,22 +107,30 @@ class ConcurrencyLimit:
         return True
 
     def on_overload(
-        self, sent_at: float = 0.0, now: float = 0.0, *, at_most: int | None = None
+        self,
+        sent_at: float = 0.0,
+        now: float = 0.0,
+        *,
+        at_most: int | None = None,
+        seen: int | None = None,
     ) -> None:
-        """Record a 429/529/503 answer (or a timeout) to a request sent at ``sent_at``:
-        shrink the limit, to ``at_most`` if that is lower, unless the request left before
-        the last decrease (it saw the old limit)."""
+        """Record a 429/529 answer (or a timeout) to a request sent at ``sent_at``, when
+        the limit was ``seen``: shrink the limit from that level (answers of the same
+        round trip may have raised it since), to ``at_most`` if that is lower, unless the
+        request left before the last decrease (it saw the old limit)."""
         if sent_at <= self._decreased_at:
             return
         self._decreased_at = now
         self._count = 0
         self._slow_start = False
-        exact = self._exact or self.value
-        if int(exact) == self._refused_at:  # refused at the same level again
+        exact = min(self._exact or self.value, seen or math.inf)
+        lower = exact * self.backoff
+        if int(exact) == self._refused_at:  # a probe of the level last refused, refused
             self.patience = min(self.max_patience, self.patience * 2)
+            lower = max(lower, exact - 1.0)  # the level below held until the probe
         self._refused_at = int(exact)
         self._held = 0
-        self._set(min(exact * self.backoff, at_most or math.inf))
+        self._set(min(lower, at_most or math.inf))
 
     def _set(self, exact: float) -> None:
         self._exact = min(float(self.maximum), max(float(self.minimum), exact))

@@ -62,10 +62,11 @@ class RunOptions:
         default=8, metadata={"help": "rows per request, or 'auto' for the server's limit"}
     )
     concurrent_requests: int | str = field(
-        default=5,
+        default="auto",
         metadata={
-            "help": "requests in flight at once (a ceiling: overload lowers it for a while), "
-            "or 'auto' to follow what the server sustains"
+            "help": "requests in flight at once: 'auto' (the default) follows what the server "
+            "sustains, up to --max-concurrent-requests; a number is a ceiling that overload "
+            "lowers for a while"
         },
     )
     max_concurrent_requests: int = field(
