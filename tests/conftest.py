@@ -17,6 +17,15 @@ def server() -> Iterator[FakeServer]:
 
 
 @pytest.fixture(autouse=True)
+def _own_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test in a directory of its own: ``output_dir="auto"`` folders are made in
+    the working directory, and a later test must not resume an earlier one's."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
 def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HF_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(name, raising=False)

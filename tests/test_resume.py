@@ -642,8 +642,15 @@ def test_the_output_directory_reads_as_a_parquet_dataset(
     df.loc[7, "text"] = "BAD seven"
     server.poison("BAD", status=422, message="unprocessable")
     er.hf_embed_df(
-        df, text_var="text", id_var="id", endpoint_url=server.url + "/embed", key_name=None,
-        output_dir=out, chunk_size=8, batch_size=4, progress=False,
+        df,
+        text_var="text",
+        id_var="id",
+        endpoint_url=server.url + "/embed",
+        key_name=None,
+        output_dir=out,
+        chunk_size=8,
+        batch_size=4,
+        progress=False,
     )
     assert len(chunk_files(out)) > 1 and (out / "_metadata.json").is_file()
     for table in (
@@ -660,8 +667,12 @@ def test_a_directory_an_earlier_version_wrote_resumes_under_the_new_manifest_nam
 ) -> None:
     out = tmp_path / "out"
     keywords: dict[str, Any] = {
-        "text_var": "text", "id_var": "id", "endpoint_url": server.url + "/embed",
-        "key_name": None, "output_dir": out, "progress": False,
+        "text_var": "text",
+        "id_var": "id",
+        "endpoint_url": server.url + "/embed",
+        "key_name": None,
+        "output_dir": out,
+        "progress": False,
     }
     er.hf_embed_df(frame(10), **keywords)
     (out / "_metadata.json").rename(out / "metadata.json")  # as earlier versions named it
@@ -669,3 +680,98 @@ def test_a_directory_an_earlier_version_wrote_resumes_under_the_new_manifest_nam
     er.hf_embed_df(frame(15), **keywords)
     assert sum(server.stats.texts_seen.values()) == 5  # only the new rows were sent
     assert (out / "_metadata.json").is_file() and not (out / "metadata.json").exists()
+
+
+# --- output_dir="auto": the same call resumes -----------------------------------------
+
+
+def _auto_embed(server: FakeServer, data: Any, **kw: Any) -> Any:
+    return er.hf_embed_df(
+        data,
+        text_var="text",
+        id_var="id",
+        endpoint_url=server.url + "/embed",
+        key_name=None,
+        progress=False,
+        backoff=FAST,
+        **kw,
+    )
+
+
+def _auto_dirs() -> list[Path]:
+    return sorted(Path.cwd().glob("endpointr-hf-embed-*"))
+
+
+def test_the_default_output_dir_resumes_the_same_call_and_says_where_it_is(
+    server: FakeServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    df = frame(60)
+    first = _auto_embed(server, df, chunk_size=20)
+    (where,) = _auto_dirs()
+    assert f"results go to {where.name}" in capsys.readouterr().err
+    assert first.attrs["output_dir"] == str(where.resolve())
+    assert server.stats.request_count > 0
+    # a crash that lost the last chunk: the same call sends only its rows
+    chunk_files(where)[-1].unlink()
+    server.reset()
+    again = _auto_embed(server, df, chunk_size=20)
+    assert "resuming" in capsys.readouterr().err
+    assert _auto_dirs() == [where]
+    assert sum(server.stats.texts_seen.values()) == 20
+    assert again["id"].tolist() == list(range(60)) and not again[".error"].any()
+    manifest = json.loads((where / "_metadata.json").read_text())
+    assert manifest["rows_resumed"] == 40
+
+
+def test_a_changed_text_is_never_answered_from_stale_results(server: FakeServer) -> None:
+    from endpointr.testing import fake_embedding
+
+    df = frame(30)
+    _auto_embed(server, df)
+    changed = df.copy()
+    changed.loc[7, "text"] = "a text the first run never saw"
+    server.reset()
+    out = _auto_embed(server, changed)
+    assert len(_auto_dirs()) == 2  # a new input: a directory of its own
+    assert server.stats.texts_seen["a text the first run never saw"] == 1
+    got = out.loc[out["id"] == 7, "embedding"].iloc[0]
+    assert got == pytest.approx(fake_embedding("a text the first run never saw"), abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["polars", "arrow"])
+def test_arrow_and_polars_frames_resume_into_the_same_directory(
+    server: FakeServer, kind: str
+) -> None:
+    import polars as pl
+
+    df = frame(25)
+    data = pl.from_pandas(df) if kind == "polars" else pa.Table.from_pandas(df)
+    _auto_embed(server, data)
+    server.reset()
+    _auto_embed(server, pl.from_pandas(df) if kind == "polars" else pa.Table.from_pandas(df))
+    assert server.stats.request_count == 0 and len(_auto_dirs()) == 1
+
+
+def test_a_file_input_that_changed_gets_a_new_directory(server: FakeServer) -> None:
+    path = Path("in.csv")
+    frame(12).to_csv(path, index=False)
+    _auto_embed(server, path)
+    _auto_embed(server, path)
+    assert len(_auto_dirs()) == 1
+    frame(12, prefix="edited").to_csv(path, index=False)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+    server.reset()
+    _auto_embed(server, path)
+    assert len(_auto_dirs()) == 2
+    assert server.stats.texts_seen["edited number 3"] == 1
+
+
+def test_an_explicit_directory_notes_an_input_that_changed(
+    server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    _hf_embed(server, out, frame(10))
+    capsys.readouterr()
+    _hf_embed(server, out, frame(14))
+    err = capsys.readouterr().err
+    assert "resuming" in err and "10 rows already done" in err and "input changed" in err

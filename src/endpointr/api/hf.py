@@ -85,8 +85,9 @@ async def ahf_embed_df(
     ``id_var``, ``embedding`` (fixed-size float32 vectors; ``V1..Vn`` with ``wide=True``),
     ``.error``, ``.error_msg``, ``.status`` and ``.attempts``: one row per input row.
 
-    Results are committed to ``output_dir`` every ``chunk_size`` rows (``"auto"``: a new
-    timestamped directory; ``None``: memory only). Re-running on the same directory sends
+    Results are committed to ``output_dir`` every ``chunk_size`` rows (``"auto"``:
+    ``endpointr-hf-embed-<key>`` in the working directory, one per settings and input, so
+    the same call again resumes; ``None``: memory only). Re-running on the same directory sends
     only the rows not yet committed; ``retry_failed=True`` also re-sends error rows;
     ``overwrite=True`` starts over. ``max_retries`` counts attempts per request;
     ``timeout`` is seconds per attempt; ``backoff`` sets the waits between attempts;

@@ -127,14 +127,15 @@ async def run_whole(
     source = open_source(df, text_var=text_var, id_var=id_var)
     async with served(endpoint.for_columns((source.id_var,))) as ready:
         ready, options = await _fitted(ready, options)
-        outcome: Outcome = await run_table(
-            source, ready, options, collect=collect, command=command
-        )
+        outcome: Outcome = await run_table(source, ready, options, collect=collect, command=command)
     if not collect:
         return outcome
     assert outcome.table is not None
     table = widen_vectors(outcome.table) if call.get("wide") else outcome.table
-    return to_frame(table, source.kind)
+    frame = to_frame(table, source.kind)
+    if outcome.output_dir is not None and source.kind == "pandas":
+        frame.attrs["output_dir"] = str(outcome.output_dir.resolve())  # where the chunks are
+    return frame
 
 
 async def run_many(

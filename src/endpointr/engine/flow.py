@@ -291,4 +291,3 @@ class Flow:
         if until > self.gate_until:
             self.gate_until = until
             self.waiting_for = reason
-

@@ -94,7 +94,11 @@ class RunOptions:
     chunk_size: int = field(default=5000, metadata={"help": "rows per output chunk file"})
     output_dir: str | Path | None = field(
         default="auto",
-        metadata={"help": "directory for chunks and _metadata.json (default: a new one)"},
+        metadata={
+            "help": "directory for chunks and _metadata.json (default 'auto': "
+            "endpointr-<endpoint>-<key> here, one per settings and input, so the same "
+            "command again resumes)"
+        },
     )
     progress: bool = field(default=True, metadata={"help": "a live progress bar"})
     key_name: str | None = field(

@@ -25,7 +25,14 @@ from .._version import __version__
 from ..config import redact_url, resolve_key
 from ..errors import EndpointrError, RunStoppedError
 from ..io.chunks import ChunkWriter, chunk_paths, drop_superseded, read_chunks
-from ..io.manifest import OutputDir, finish_manifest, latest_per_id, now_iso, prepare_output_dir
+from ..io.manifest import (
+    OutputDir,
+    auto_dir,
+    finish_manifest,
+    latest_per_id,
+    now_iso,
+    prepare_output_dir,
+)
 from ..io.readers import Source
 from ..providers.base import Endpoint
 from ..types import Result
@@ -151,14 +158,38 @@ def _prepare(source: Source, endpoint: Endpoint, options: RunOptions) -> OutputD
         "text_var": source.text_var,
         "id_var": source.id_var,
     }
-    return prepare_output_dir(
-        options.output_dir,
-        prefix=endpoint.name.replace(".", "-"),
+    digest = source.digest()
+    auto = options.output_dir == "auto"
+    where = (
+        auto_dir(endpoint.name.replace(".", "-"), request_settings, digest)
+        if auto
+        else Path(options.output_dir)
+    )
+    out = prepare_output_dir(
+        where,
         id_var=source.id_var,
         request_settings=request_settings,
         overwrite=options.overwrite,
         retry_failed=options.retry_failed,
     )
+    before = out.manifest.get("input_digest")
+    if out.resumed_rows:
+        changed = before is not None and before != digest
+        note = (
+            " The input changed since then: the ids already there keep their results "
+            "(overwrite=True, --overwrite, sends every row again)."
+            if changed
+            else ""
+        )
+        _note(f"resuming {out.path}: {out.resumed_rows:,} rows already done.{note}")
+    elif auto:
+        _note(f"results go to {out.path} (the same call again resumes from there)")
+    out.manifest["input_digest"] = digest
+    return out
+
+
+def _note(line: str) -> None:
+    print(f"endpointr: {line}", file=sys.stderr)
 
 
 def _remaining(source: Source, skip: set[Any]) -> int:

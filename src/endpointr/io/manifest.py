@@ -31,6 +31,7 @@ except ImportError:  # Windows: no advisory locks
 __all__ = [
     "MANIFEST",
     "OutputDir",
+    "auto_dir",
     "fingerprint",
     "finish_manifest",
     "now_iso",
@@ -82,21 +83,28 @@ class OutputDir:
             legacy.unlink()
 
 
+def auto_dir(prefix: str, request_settings: dict[str, Any], input_digest: str) -> Path:
+    """The directory ``output_dir="auto"`` names: one per endpoint, settings and input,
+    in the working directory, so the same call on the same input finds its results
+    again, and a changed input or setting gets a directory of its own."""
+    key = fingerprint({"settings": request_settings, "input": input_digest})[:12]
+    return Path(f"endpointr-{prefix}-{key}")
+
+
 def prepare_output_dir(
     output_dir: str | Path,
     *,
-    prefix: str,
     id_var: str,
     request_settings: dict[str, Any],
     overwrite: bool = False,
     retry_failed: bool = False,
 ) -> OutputDir:
-    """Create or reopen ``output_dir`` (``"auto"``: a new timestamped directory).
+    """Create or reopen ``output_dir``.
 
     Raises :class:`CheckpointError` when the directory holds another run's results and
     ``overwrite`` is false, and :class:`ConfigError` when it cannot be created.
     """
-    path = _auto_dir(prefix) if output_dir == "auto" else Path(output_dir)
+    path = Path(output_dir)
     print_ = fingerprint(request_settings)
     old = None if overwrite else _read_manifest(path)
     if not overwrite:
@@ -150,15 +158,6 @@ def _lock(path: Path) -> IO[bytes] | None:
     return handle
 
 
-def _auto_dir(prefix: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path, n = Path(f"endpointr-{prefix}-{stamp}"), 1
-    while path.exists():
-        n += 1
-        path = Path(f"endpointr-{prefix}-{stamp}-{n}")
-    return path
-
-
 def _read_manifest(path: Path) -> dict[str, Any] | None:
     file = path / MANIFEST
     if not file.is_file():
@@ -195,14 +194,12 @@ def _mismatch(path: Path, old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def _committed_ids(path: Path, id_var: str, retry_failed: bool) -> tuple[set[Any], int]:
     done: set[Any] = set()
-    rows = 0
     for table in read_chunks(chunk_paths(path), columns=[id_var, ".error"]):
-        rows += table.num_rows
         ids = table.column(id_var)
         if retry_failed:
             ids = ids.filter(pc.invert(table.column(".error")))
         done.update(ids.to_pylist())
-    return done, rows
+    return done, len(done)
 
 
 def latest_per_id(table: pa.Table, id_var: str) -> pa.Table:

@@ -7,6 +7,7 @@ pieces, so the first request leaves before a large file is read to the end.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -47,10 +48,36 @@ class Source:
     text_var: str
     _pairs: Callable[[], Pairs]
     label: str = "frame"
+    path: Path | None = None
+    table: pa.Table | None = None  # the id and text columns, for an Arrow or polars frame
 
     @property
     def total(self) -> int:
         return len(self.ids)
+
+    def digest(self) -> str:
+        """What identifies this input's rows: for a file its absolute path, size and
+        modification time (read without reading the file); for a frame a hash of every
+        id and text. Any change to a text changes it."""
+        if self.path is not None:
+            stat = self.path.stat()
+            seen = f"{self.path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+            return hashlib.blake2b(seen, digest_size=8).hexdigest()
+        hasher = hashlib.blake2b(digest_size=8)
+        if self.table is not None:  # the Arrow stream of the two columns, ~0.4 s a million
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, self.table.schema) as writer:
+                writer.write_table(self.table)
+            hasher.update(sink.getvalue())
+            return hasher.hexdigest()
+        piece: list[Any] = []
+        for pair in self._pairs():
+            piece.append(pair)
+            if len(piece) == PIECE_ROWS:
+                hasher.update(orjson.dumps(piece, default=repr))
+                piece.clear()
+        hasher.update(orjson.dumps(piece, default=repr))
+        return hasher.hexdigest()
 
     def pairs(self, skip: set[Any] | frozenset[Any] = frozenset()) -> Pairs:
         """``(id, text)`` for every row whose id is not in ``skip``, in input order."""
@@ -106,7 +133,7 @@ def _arrow_source(kind: str, table: pa.Table, text_var: str, id_var: str) -> Sou
         for batch in table.to_batches(max_chunksize=PIECE_ROWS):
             yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
 
-    return Source(kind, ids, id_var, text_var, pairs)
+    return Source(kind, ids, id_var, text_var, pairs, table=table)
 
 
 def _pandas_pairs(df: Any, id_var: str, text_var: str) -> Pairs:
@@ -212,7 +239,7 @@ def _file_source(path: Path, text_var: str, id_var: str) -> Source:
         )
     except (OSError, pa.ArrowException, orjson.JSONDecodeError) as exc:
         raise InputError(f"cannot read {str(path)!r} as {fmt.upper()}: {exc}") from None
-    source.label = str(path)
+    source.label, source.path = str(path), path
     return source
 
 
