@@ -15,6 +15,7 @@ and starts it again on the same port: a restart.
     python benchmarks/flow.py                # 2,000 rows per run
     python benchmarks/flow.py --rows 5000    # the issue's table
     python benchmarks/flow.py --quick        # 200 rows, three settings, a 2 s outage
+    python benchmarks/flow.py --only 503     # only the scenarios whose name says 503
 """
 
 from __future__ import annotations
@@ -211,14 +212,22 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="200 rows, settings 10, 80 and auto, a 2 s outage"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="WORDS",
+        help="run only the scenarios whose name holds WORDS (repeatable; 'down' for the outage)",
+    )
     args = parser.parse_args()
     rows, down, after = (200, 2.0, 0.5) if args.quick else (args.rows, 5.0, 2.0)
     settings = QUICK_SETTINGS if args.quick else SETTINGS
     print(machine_line())
     print(f"{rows:,} rows, server latency {LATENCY:g} s")
     for name, spec in scenarios(rows).items():
-        scenario(name, spec, rows, settings)
-    outage(rows, down=down, after=after)
+        if not args.only or any(words in name for words in args.only):
+            scenario(name, spec, rows, settings)
+    if not args.only or "down" in args.only:
+        outage(rows, down=down, after=after)
 
 
 if __name__ == "__main__":

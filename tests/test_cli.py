@@ -130,6 +130,14 @@ def test_progress_summary_line(
     assert "10 succeeded, 0 failed, 0 retries in" in capsys.readouterr().err
 
 
+def test_no_progress_keeps_the_summary_line(
+    server: FakeServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(embed_args(write_input(tmp_path, 10), server, tmp_path / "o")) == 0
+    err = capsys.readouterr().err
+    assert "10 succeeded, 0 failed, 0 retries in" in err and "\r" not in err
+
+
 def test_help_lists_every_command() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "endpointr", "--help"], capture_output=True, text=True, check=True

@@ -775,3 +775,47 @@ def test_an_explicit_directory_notes_an_input_that_changed(
     _hf_embed(server, out, frame(14))
     err = capsys.readouterr().err
     assert "resuming" in err and "10 rows already done" in err and "input changed" in err
+
+
+# --- reading an output directory back ---------------------------------------------------
+
+
+def test_chunks_keep_the_returned_frames_vector_type_also_for_a_chunk_of_error_rows(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    df = frame(30)
+    df.loc[10:19, "text"] = ""  # the second chunk: error rows only, never sent
+    data = pa.Table.from_pandas(df, preserve_index=False)
+    result = _hf_embed(server, out, data, chunk_size=10, batch_size=5, concurrent_requests=1)
+    want = result.schema.field("embedding").type
+    assert want == pa.list_(pa.float32(), 384)
+    for chunk in chunk_files(out):
+        assert pq.read_schema(chunk).field("embedding").type == want
+    assert pd.read_parquet(out)["embedding"].notna().sum() == 20
+
+
+def test_read_results_gives_one_row_per_id_in_input_order(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "in.csv"
+    df = frame(50).sample(frac=1.0, random_state=3)  # ids out of order in the file
+    df.to_csv(path, index=False)
+    server.script(*[Fault.status(502)] * 3)  # a few error rows to replace later
+    out = tmp_path / "out"
+    _hf_embed(server, out, path, batch_size=1, max_retries=1, concurrent_requests=2)
+    _hf_embed(server, out, path, batch_size=1, retry_failed=True)
+    read = er.read_results(out)
+    assert read["id"].tolist() == df["id"].tolist()
+    assert not read[".error"].any() and str(read[".status"].dtype) == "Int32"
+    polars = er.read_results(out, kind="polars")
+    assert polars["id"].to_list() == df["id"].tolist()
+    # the frame given instead of the file: its order wins
+    ordered = er.read_results(out, frame(50), kind="arrow")
+    assert ordered.column("id").to_pylist() == list(range(50))
+    assert pa.types.is_fixed_size_list(ordered.schema.field("embedding").type)
+
+
+def test_read_results_of_a_folder_that_is_not_an_output_directory(tmp_path: Path) -> None:
+    with pytest.raises(er.CheckpointError, match="not an endpointr output directory"):
+        er.read_results(tmp_path)

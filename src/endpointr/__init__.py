@@ -78,6 +78,7 @@ from .errors import (
     ServerStartError,
     TransportError,
 )
+from .io.results import read_results
 from .providers.registry import ENDPOINTS
 from .schema import (
     JsonSchema,
@@ -164,6 +165,7 @@ __all__ = [
     "oai_embed_batch",
     "oai_embed_df",
     "oai_embed_text",
+    "read_results",
     "run_df",
     "schema_array",
     "schema_boolean",

@@ -13,6 +13,7 @@ import orjson
 
 from ..api.hf import hf_embed_df
 from ..engine.calls import run_whole
+from ..engine.progress import summary
 from ..engine.run import Outcome
 from ..engine.serving import ChildServer, check_port
 from ..engine.sync import run_sync
@@ -122,6 +123,8 @@ def _run_table(args: argparse.Namespace) -> int:
     path, text_var, id_var = run_input(args)
     table = run_whole(cls, path, text_var, id_var, given, collect=False, command=args.argv)
     outcome = run_sync(table)
+    if not getattr(args, "progress", True):  # the bar prints the summary; without it, here
+        print(summary(outcome.stats), file=sys.stderr)
     print(f"results: {_where(outcome)}", file=sys.stderr)
     return 3 if _error_rows(outcome) else 0
 

@@ -159,7 +159,7 @@ async def run_many(
     assert outcome.table is not None
     shown = pa.array([t if isinstance(t, str) else None for t in texts], pa.string())
     table = outcome.table.drop_columns(["__id"]).add_column(0, "text", shown)
-    return (widen_vectors(table) if call.get("wide") else table).to_pandas()
+    return to_frame(widen_vectors(table) if call.get("wide") else table, "pandas")
 
 
 async def run_one(cls: type[Endpoint], text: str, call: Mapping[str, Any]) -> Any:

@@ -146,9 +146,16 @@ class RunOptions:
             raise ConfigError(
                 f"output_dir must be a path, 'auto' or None, got {type(self.output_dir).__name__}"
             )
-        if self.key_name is not None and (not isinstance(self.key_name, str) or not self.key_name):
+        if isinstance(self.key_name, str) and not self.key_name.strip():
             raise ConfigError(
-                "key_name must be the name of an environment variable, e.g. 'HF_API_KEY', or None"
+                "key_name is empty: for a server that needs no key pass key_name=None "
+                "(--no-key); otherwise name the environment variable that holds the key, "
+                "e.g. key_name='HF_API_KEY'"
+            )
+        if self.key_name is not None and not isinstance(self.key_name, str):
+            raise ConfigError(
+                "key_name must be the name of an environment variable, e.g. 'HF_API_KEY', "
+                f"or None for no key; got {type(self.key_name).__name__}"
             )
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise ConfigError(f"backoff must be an endpointr.Backoff, got {self.backoff!r}")

@@ -15,11 +15,16 @@ _WIDTH = 24
 
 
 def summary(stats: RunStats) -> str:
-    """``N succeeded, M failed, K retries in T s``."""
-    return (
+    """``N succeeded, M failed, K retries in T s``, and the tokens the answers reported."""
+    line = (
         f"{stats.succeeded:,} succeeded, {stats.failed:,} failed, "
         f"{stats.retries:,} retries in {stats.elapsed:.1f} s"
     )
+    if stats.output_tokens:
+        line += f"; {stats.input_tokens:,} tokens in, {stats.output_tokens:,} out"
+    elif stats.input_tokens:
+        line += f"; {stats.input_tokens:,} tokens"
+    return line
 
 
 def render(stats: RunStats) -> str:

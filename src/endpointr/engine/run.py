@@ -128,8 +128,9 @@ async def _run(
         out.save(status="running", started_at=now_iso(), ended_at=None, **manifest)
     down: RunStoppedError | None = None
     changes: list[str] = []
+    served: dict[str, Any] | None = None
     try:
-        endpoint, changes = await _send(
+        endpoint, changes, served = await _send(
             source.pairs(skip), endpoint, options, key, writer.add, stats, progress=options.progress
         )
     except RunStoppedError as exc:
@@ -141,6 +142,8 @@ async def _run(
             drop_superseded(out.path, writer.written, source.id_var)
         if changes:
             out.save(changes=changes, **endpoint.manifest_fields())
+        if served:
+            out.save(served=served)
         stopped = stats.interrupted or down is not None
         finish_manifest(out, _counters(stats), id_var=source.id_var, interrupted=stopped)
     if down is not None:
@@ -219,13 +222,16 @@ def _manifest(source: Source, endpoint: Endpoint, options: RunOptions) -> dict[s
 
 
 def _counters(stats: RunStats) -> dict[str, Any]:
-    return {
+    counters = {
         "succeeded": stats.succeeded,
         "failed": stats.failed,
         "retries": stats.retries,
         "requests": stats.requests,
         "seconds": round(stats.elapsed, 3),
     }
+    if stats.input_tokens or stats.output_tokens:  # as the answers' usage reported them
+        counters.update(input_tokens=stats.input_tokens, output_tokens=stats.output_tokens)
+    return counters
 
 
 async def _send(
@@ -237,8 +243,9 @@ async def _send(
     stats: RunStats,
     *,
     progress: bool,
-) -> tuple[Endpoint, list[str]]:
-    """Run ``pairs``; the endpoint the run ended with and what it changed on the way."""
+) -> tuple[Endpoint, list[str], dict[str, Any] | None]:
+    """Run ``pairs``; the endpoint the run ended with, what it changed on the way, and
+    what its answers said they were made with."""
     transport = Transport(
         timeout=options.timeout,
         auth_headers=endpoint.auth_headers(key) if key else None,
@@ -262,7 +269,7 @@ async def _send(
                 await engine.run(pairs)
         finally:
             await bar.finish()
-    return engine.endpoint, engine.changes
+    return engine.endpoint, engine.changes, engine.served
 
 
 @contextlib.contextmanager

@@ -50,6 +50,8 @@ class RunStats:
     splits: int = 0
     in_flight: int = 0
     limit: int = 0
+    input_tokens: int = 0  # as the answers' usage reports them
+    output_tokens: int = 0
     paused_until: float = 0.0
     waiting_for: str = ""
     started: float = field(default_factory=time.monotonic)
@@ -99,6 +101,7 @@ class Engine:
         self._allowance = endpoint.output_allowance()
         self.stats = stats or RunStats()
         self.changes: list[str] = []  # what the run changed in its requests, and why
+        self.served: dict[str, Any] | None = None  # what the first good answer was made with
         self._notify = notify or _to_stderr
         self._refusals = Refusals()
         self._refused: RefusedError | None = None
@@ -271,6 +274,8 @@ class Engine:
         try:
             if 200 <= response.status < 300:
                 answer = endpoint.read_answer(request.rows, response)
+                if self.served is None and answer.served is not None:
+                    self._first_served(endpoint, answer.served)
                 return answer.results
             return endpoint.parse_error(response)
         except RequestError as exc:
@@ -282,6 +287,9 @@ class Engine:
             return ResponseFormatError(message, status=response.status)
         finally:
             used = answer.tokens if answer is not None else None
+            if used is not None:
+                self.stats.input_tokens += used[0]
+                self.stats.output_tokens += used[1]
             flow, now = self._flow, time.monotonic()
             flow.answered(request, response.status, response.headers, now, used)
 
@@ -348,6 +356,20 @@ class Engine:
             else:
                 self._held.extend(failed)
 
+    def _first_served(self, endpoint: Endpoint, served: dict[str, Any]) -> None:
+        """Keep what the first good answer was made with; say once where it differs
+        from what was asked (a server that ignores ``dimensions`` or ``model``)."""
+        self.served = served
+        for name, asked in endpoint.asked().items():
+            got = served.get(name)
+            if asked is None or got is None or _same(name, asked, got):
+                continue
+            self._notify(
+                f"the server answered with {name}={got!r} where {name}={asked!r} was asked "
+                "(it ignores the setting); the results and the manifest's 'served' are "
+                "what it returned"
+            )
+
     def _resend_changed(self, request: Request, error: RequestError) -> bool:
         """Whether ``request`` goes again at once, spending no attempt, in a form the
         server may take: the run switched forms (now, or while it was in flight)."""
@@ -402,6 +424,14 @@ class Engine:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         self._in_flight.clear()
         self.stats.in_flight = 0
+
+
+def _same(name: str, asked: Any, got: Any) -> bool:
+    """Whether an answer's ``got`` is what was ``asked``; a model may answer with a
+    dated version of the name asked for (``gpt-4o-mini-2024-07-18``)."""
+    if name == "model" and isinstance(asked, str) and isinstance(got, str):
+        return got == asked or got.startswith(asked)
+    return bool(got == asked)
 
 
 def _to_stderr(note: str) -> None:

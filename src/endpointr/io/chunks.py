@@ -122,6 +122,7 @@ class ChunkWriter:
         self._lock = asyncio.Lock()
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._next_index = next_chunk_index(directory) if directory else 1
+        self._schema = _settled_schema(directory)
         self._keep = keep
         self.tables: list[pa.Table] = []
         self.written: list[Path] = []
@@ -162,7 +163,7 @@ class ChunkWriter:
         return self._thread
 
     async def _commit(self, results: list[Result]) -> None:
-        table = results_table(results, self._endpoint, self._id_var, self._id_type)
+        table = self._conform(results_table(results, self._endpoint, self._id_var, self._id_type))
         if self._dir is None or self._keep:
             self.tables.append(table)
         if self._dir is None:
@@ -172,6 +173,22 @@ class ChunkWriter:
         self._next_index += 1
         loop = asyncio.get_running_loop()
         self._pending = loop.run_in_executor(self._executor(), self._write, table, path)
+
+    def _conform(self, table: pa.Table) -> pa.Table:
+        """``table`` with the Arrow types the returned frame has (fixed-size vectors),
+        and those of the chunks before it: a chunk of error rows alone, whose vector
+        width it cannot know, takes the width the others have."""
+        table = self._endpoint.finalize(table)
+        if self._schema is None:
+            if _settled(table.schema):
+                self._schema = table.schema.remove_metadata()
+            return table
+        if table.schema.equals(self._schema, check_metadata=False):
+            return table
+        try:
+            return table.cast(self._schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
+            return table  # another layout (a new label column): as it is
 
     async def _wait(self) -> None:
         if self._pending is not None:
@@ -183,6 +200,23 @@ class ChunkWriter:
             table = table.replace_schema_metadata(self._stamp)
         write_atomic(path, lambda tmp: write_chunk(table, tmp))
         self.written.append(path)
+
+
+def _settled(schema: pa.Schema) -> bool:
+    """Whether ``schema`` has every vector column's width (no variable-length lists)."""
+    return not any(pa.types.is_list(f.type) or pa.types.is_large_list(f.type) for f in schema)
+
+
+def _settled_schema(directory: Path | None) -> pa.Schema | None:
+    """The layout of the last committed chunk of ``directory``, when it is settled."""
+    paths = chunk_paths(directory) if directory else []
+    if not paths:
+        return None
+    try:
+        schema = pq.read_schema(paths[-1]).remove_metadata()
+    except (OSError, pa.ArrowException):
+        return None  # read (and reported) when the results are collected
+    return schema if _settled(schema) else None
 
 
 def write_chunk(table: pa.Table, where: Path) -> None:

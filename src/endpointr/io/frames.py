@@ -11,7 +11,8 @@ __all__ = ["to_frame", "widen_vectors"]
 
 
 def to_frame(table: pa.Table, kind: str) -> Any:
-    """``table`` as ``kind``: ``"pandas"``, ``"polars"`` or ``"arrow"``."""
+    """``table`` as ``kind``: ``"pandas"``, ``"polars"`` or ``"arrow"``. In pandas,
+    ``.status`` is the nullable ``Int32``, with or without rows that have no status."""
     if kind == "arrow":
         return table
     if kind == "polars":
@@ -21,8 +22,12 @@ def to_frame(table: pa.Table, kind: str) -> Any:
     import pandas as pd
 
     nullable_ints = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+    # ``.status`` is always nullable Int32, whether or not a row lacks one; other integer
+    # columns become nullable where they hold nulls
     ints = {
-        f.name for f in table.schema if f.type in nullable_ints and table.column(f.name).null_count
+        f.name
+        for f in table.schema
+        if f.type in nullable_ints and (f.name == ".status" or table.column(f.name).null_count)
     }
     if not ints:
         return table.to_pandas()

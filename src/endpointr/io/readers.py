@@ -74,9 +74,9 @@ class Source:
         for pair in self._pairs():
             piece.append(pair)
             if len(piece) == PIECE_ROWS:
-                hasher.update(orjson.dumps(piece, default=repr))
+                hasher.update(_piece_bytes(piece))
                 piece.clear()
-        hasher.update(orjson.dumps(piece, default=repr))
+        hasher.update(_piece_bytes(piece))
         return hasher.hexdigest()
 
     def pairs(self, skip: set[Any] | frozenset[Any] = frozenset()) -> Pairs:
@@ -84,6 +84,13 @@ class Source:
         if not skip:
             return self._pairs()
         return ((i, t) for i, t in self._pairs() if i not in skip)
+
+
+def _piece_bytes(piece: list[Any]) -> bytes:
+    try:
+        return orjson.dumps(piece, default=repr)
+    except TypeError:  # a lone surrogate: not UTF-8, but still a text to tell apart
+        return repr(piece).encode("utf-8", "surrogatepass")
 
 
 def open_source(data: Any, *, text_var: str, id_var: str) -> Source:

@@ -75,6 +75,7 @@ class Answer:
 
     results: list[Result]
     tokens: tuple[int, int] | None = None
+    served: dict[str, Any] | None = None  # what the answer says it was made with
 
 
 def estimate_tokens(text: str) -> int:
@@ -211,6 +212,17 @@ class Endpoint(ABC):
         """The request-defining settings, JSON-serialisable, without secrets."""
         return {"endpoint": self.name}
 
+    def asked(self) -> dict[str, Any]:
+        """The settings this endpoint asks for that an answer reports back (``model``,
+        ``dimensions``): an answer made otherwise means the server ignored them."""
+        return {}
+
+    def answered_with(self, body: Any, values: Sequence[Any]) -> dict[str, Any]:
+        """What a good answer says it was made with: the ``model`` it names, and for
+        vectors their ``dimensions``."""
+        model = body.get("model") if isinstance(body, Mapping) else None
+        return {"model": model} if isinstance(model, str) else {}
+
     def finalize(self, table: pa.Table) -> pa.Table:
         """Last touches to the whole result table (e.g. fixed-size vectors)."""
         return table
@@ -245,7 +257,7 @@ class Endpoint(ABC):
                 out.append(value)
             else:
                 out.append(Result(id=row.id, value=value, status=response.status))
-        return Answer(out, reported_tokens(body))
+        return Answer(out, reported_tokens(body), self.answered_with(body, values))
 
     def parse_error(self, response: HttpResponse) -> RequestError:
         """The error a non-2xx ``response`` stands for, classified by meaning."""

@@ -178,6 +178,9 @@ class ChatEndpoint(Endpoint):
         shown = {"structured_output": self.mode} if self.schema is not None else {}
         return {"model": self.model, **shown}
 
+    def asked(self) -> dict[str, Any]:
+        return {"model": self.model}
+
     def token_cost(self, rows: Sequence[Row], count: Callable[[str], int]) -> int:
         system = self.instructions()
         return (count(system) if system else 0) + sum(count(row.text) for row in rows)

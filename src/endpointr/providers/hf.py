@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from ..config import check_mapping, check_url
 from ..errors import ResponseFormatError
-from ..types import HttpRequest, Row
+from ..types import HttpRequest, Result, Row
 from .base import Defaults, Endpoint
 
 __all__ = [
@@ -101,11 +101,25 @@ class HFEmbed(Endpoint):
     def manifest_fields(self) -> dict[str, Any]:
         return {"parameters": self.parameters}
 
+    def asked(self) -> dict[str, Any]:
+        return {"dimensions": self.parameters.get("dimensions")}
+
+    def answered_with(self, body: Any, values: Sequence[Any]) -> dict[str, Any]:
+        return vector_size(values)
+
     def one_value(self, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=np.float32)
 
     def finalize(self, table: pa.Table) -> pa.Table:
         return fixed_size_embeddings(table)
+
+
+def vector_size(values: Sequence[Any]) -> dict[str, int]:
+    """``{"dimensions": n}`` from the first vector of ``values`` (none: ``{}``)."""
+    for value in values:
+        if value is not None and not isinstance(value, Result):
+            return {"dimensions": len(value)}
+    return {}
 
 
 def fixed_size_embeddings(table: pa.Table) -> pa.Table:

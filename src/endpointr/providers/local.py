@@ -129,3 +129,6 @@ class LocalEmbed(OpenAIEmbed):
 
     def manifest_fields(self) -> dict[str, Any]:
         return {"model": self.model, "input_type": self.input_type}
+
+    def asked(self) -> dict[str, Any]:
+        return {}  # the bundled model, whatever name it answers with

