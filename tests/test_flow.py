@@ -23,8 +23,15 @@ WALL = 1_800_000_000.0  # a Unix time for RFC 3339 resets
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("0s", 0.0),
-     ("2.5", 2.5), ("150us", 0.00015)],
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("20ms", 0.02),
+        ("1h2m3.5s", 3723.5),
+        ("0s", 0.0),
+        ("2.5", 2.5),
+        ("150us", 0.00015),
+    ],
 )
 def test_go_durations_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -284,3 +291,26 @@ def test_usage_is_read_from_either_providers_answer() -> None:
     assert reported_tokens({"usage": {"input_tokens": 9, "output_tokens": 4}}) == (9, 4)
     assert reported_tokens({"usage": None}) is None
     assert reported_tokens([1, 2]) is None
+
+
+def test_a_pause_that_ended_before_the_run_waits_lets_it_go_on_at_once() -> None:
+    """A pacing pause of a few microseconds can end between the launch that honoured it
+    and the wait after it; with nothing in flight to wake the run, the wait must not be
+    open-ended (a run stalled for good this way)."""
+    import time
+
+    import endpointr as er
+    from endpointr.engine.runner import Engine
+    from endpointr.engine.transport import Transport
+
+    async def sink(results: object) -> None:
+        return None
+
+    endpoint = er.ENDPOINTS["hf.embed"].create(endpoint_url="http://127.0.0.1:9/embed")
+    flow = Flow(ConcurrencyLimit(4), RetryPolicy())
+    engine = Engine(endpoint, Transport(timeout=1.0), sink, batch_size=1, flow=flow)
+    engine._ready.append(Request([Row(1, "a")]))
+    flow.gate_until = time.monotonic() - 1e-6
+    assert engine._next_deadline() == 0.0
+    flow.gate_until = time.monotonic() + 60.0  # a pause under way: its end
+    assert 59.0 < (engine._next_deadline() or 0.0) <= 60.0

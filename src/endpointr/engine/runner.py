@@ -241,11 +241,16 @@ class Engine:
             pass
 
     def _next_deadline(self) -> float | None:
-        if self._stopping or self._sending >= self._flow.in_flight_limit:
+        """Seconds until :meth:`_launch` may send again with a slot free (``None``: only
+        when a request finishes). A pause that ended since the last launch looked at the
+        clock is 0.0: nothing in flight would wake the run otherwise."""
+        if self._stopping or self._sinking or self._sending >= self._flow.in_flight_limit:
             return None
         now = time.monotonic()
         if self._flow.gate_until > now:
             return self._flow.gate_until - now
+        if self._ready or not self._exhausted:
+            return 0.0
         if self._waiting:
             return max(0.0, self._waiting[0][0] - now)
         return None
