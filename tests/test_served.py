@@ -87,3 +87,13 @@ def test_an_empty_key_name_says_to_pass_none(server: FakeServer) -> None:
     with pytest.raises(er.ConfigError, match="key_name=None"):
         er.oai_embed_text("hi", base_url=server.url + "/v1", key_name="")
     assert server.stats.request_count == 0
+
+
+def test_token_embeddings_stop_the_run_after_a_few_requests(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    server.configure(token_embeddings=True)
+    with pytest.raises(er.RefusedError, match="one vector per token"):
+        _embed(server, tmp_path / "out", encoding_format="float")
+    # not retried: no text sent twice (before, each batch of 8 went 5 times)
+    assert max(server.stats.texts_seen.values()) == 1

@@ -76,6 +76,7 @@ from .errors import (
     RunStoppedError,
     ServerError,
     ServerStartError,
+    ShapeError,
     TransportError,
 )
 from .io.results import read_results
@@ -117,6 +118,7 @@ __all__ = [
     "RunStoppedError",
     "ServerError",
     "ServerStartError",
+    "ShapeError",
     "TransportError",
     "__version__",
     "aant_complete_batch",

@@ -16,6 +16,7 @@ Whether a request error is worth another attempt is a class attribute
     │   ├── RateLimitError       retryable: 429 / 529, may carry ``retry_after``
     │   ├── ServerError          retryable: 408, 500, 502, 503, 504
     │   ├── ResponseFormatError  retryable: a 2xx answer we cannot read
+    │   │   └── ShapeError           final: a shape never readable (token embeddings)
     │   └── ClientError          final: any other 4xx
     ├── RunStoppedError      the run cannot go on; what finished is committed
     │   ├── EndpointDownError    the server refused connections past ``down_timeout``
@@ -46,6 +47,7 @@ __all__ = [
     "RunStoppedError",
     "ServerError",
     "ServerStartError",
+    "ShapeError",
     "TransportError",
 ]
 
@@ -147,6 +149,14 @@ class ResponseFormatError(RequestError):
     """
 
     retryable = True
+
+
+class ShapeError(ResponseFormatError):
+    """A 2xx answer of a shape the endpoint can never read, whatever the rows (token
+    embeddings where one vector per text was asked): not retried, and when the first
+    requests all get it the run stops with its message."""
+
+    retryable = False
 
 
 class RunStoppedError(EndpointrError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..errors import ClientError, RequestError, ServerError
+from ..errors import ClientError, RequestError, ServerError, ShapeError
 from .retry import is_overload
 
 __all__ = ["Refusals", "is_refusal"]
@@ -39,7 +39,7 @@ def is_refusal(error: RequestError) -> bool:
     """
     if is_overload(error):
         return False
-    if isinstance(error, ClientError):
+    if isinstance(error, ClientError | ShapeError):
         return True
     return isinstance(error, ServerError) and _VALIDATION.search(error.message) is not None
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import check_mapping, check_url
-from ..errors import ResponseFormatError
+from ..errors import ResponseFormatError, ShapeError
 from ..types import HttpRequest, Result, Row
 from .base import Defaults, Endpoint
 
@@ -138,7 +138,7 @@ def _as_matrix(body: Any, n_rows: int) -> np.ndarray:
     except (ValueError, TypeError):
         raise ResponseFormatError("vectors in the answer are ragged or not numbers") from None
     if matrix.ndim == 3:
-        raise ResponseFormatError(
+        raise ShapeError(
             "the endpoint returned token embeddings (3-D); use a pooled sentence-embedding endpoint"
         )
     if matrix.ndim != 2:

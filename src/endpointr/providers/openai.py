@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from ..errors import ConfigError, RequestError, ResponseFormatError
+from ..errors import ConfigError, RequestError, ResponseFormatError, ShapeError
 from ..types import HttpRequest, HttpResponse, Row
 from .base import Defaults, Endpoint
 from .chat import ChatEndpoint
@@ -233,4 +233,10 @@ def _vector(raw: Any) -> np.ndarray:
             raise ResponseFormatError("an embedding holds values that are not numbers") from None
         if vector.ndim == 1:
             return vector
+        if vector.ndim == 2:
+            raise ShapeError(
+                "the server returned one vector per token (token embeddings), not one per "
+                "text: start it with pooling (llama.cpp's server: --pooling mean) or use a "
+                "sentence-embedding server"
+            )
     raise ResponseFormatError("an embedding in the answer is missing, empty or not flat")

@@ -90,7 +90,10 @@ def _dimensions(dimensions: Any, texts: tuple[str, ...], settings: Settings) -> 
     return dimensions
 
 
-def _vector(text: str, request: _EmbeddingsRequest, dim: int) -> Any:
+def _vector(text: str, request: _EmbeddingsRequest, dim: int, per_token: bool) -> Any:
+    if per_token:
+        vector = fake_embedding(text, dim)
+        return [vector.tolist() for _ in range(max(1, count_tokens(text)))]
     if request.dimensions is not None and request.dimensions != dim:
         vector = truncated_embedding(text, dim, request.dimensions)
     else:
@@ -104,7 +107,11 @@ def _answer_embeddings(parsed: Parsed, ctx: AnswerContext) -> bytes:
     request: _EmbeddingsRequest = parsed.payload
     dim = ctx.settings.dim
     data = [
-        {"object": "embedding", "index": i, "embedding": _vector(text, request, dim)}
+        {
+            "object": "embedding",
+            "index": i,
+            "embedding": _vector(text, request, dim, ctx.settings.token_embeddings),
+        }
         for i, text in enumerate(request.texts)
     ]
     if ctx.wrong_count:

