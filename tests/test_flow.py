@@ -314,3 +314,26 @@ def test_a_pause_that_ended_before_the_run_waits_lets_it_go_on_at_once() -> None
     assert engine._next_deadline() == 0.0
     flow.gate_until = time.monotonic() + 60.0  # a pause under way: its end
     assert 59.0 < (engine._next_deadline() or 0.0) <= 60.0
+
+
+def test_a_window_is_whole_at_its_reset_after_a_burst_it_already_counted() -> None:
+    """Four requests sent at once, the last answer saying the window of 4 is spent until
+    it resets in 1 s: at the reset all four are gone, so the next burst may go at once
+    (counting them again held the run for twice the window)."""
+    pacer = ServerPacer()
+    sent = []
+    for _ in range(4):
+        marks = pacer.spend(0)
+        sent.append((marks, (pacer.sent[0], pacer.sent[1])))
+    for marks, through in sent:
+        pacer.saw(0)
+        window = Budget("requests", 0, 1.0, limit=4, refills=False)
+        pacer.read([window], marks=marks, now=0.2, through=through)
+    assert pacer.wait(now=0.5, tokens=0) == pytest.approx(0.7)
+    assert pacer.wait(now=1.2, tokens=0) == 0.0
+    pacer.spend(0)  # one sent after the answers: the next window holds it
+    for _ in range(2):
+        pacer.spend(0)
+    assert pacer.wait(now=1.2, tokens=0) == 0.0  # 3 of 4
+    pacer.spend(0)
+    assert pacer.wait(now=1.2, tokens=0) > 0  # 4 of 4: wait

@@ -53,6 +53,7 @@ class Request:
     tokens: int | None = None  # the input tokens estimated, once counted
     charged: int = 0  # tokens taken from the budgets for the attempt under way
     marks: tuple[float, float] = (0.0, 0.0)  # what the server had surely seen at its send
+    through: tuple[float, float] = (0.0, 0.0)  # what had been sent, itself included
     limit: int = 0  # the in-flight limit at its send
     built_by: object = None  # the endpoint whose wire format the last attempt used
 
@@ -62,6 +63,7 @@ class _Reading:
     budget: Budget
     at: float
     spent_before: float
+    sent_through: float = 0.0  # sent up to and with the answered request
 
 
 class ServerPacer:
@@ -89,15 +91,26 @@ class ServerPacer:
         self.seen = [0.0, 0.0]  # requests and tokens answered so far: the server saw them
         self.paces_tokens = False
 
-    def read(self, budgets: list[Budget], *, marks: tuple[float, float], now: float) -> None:
-        """Take the ``budgets`` of an answer to a request sent when the totals were ``marks``."""
+    def read(
+        self,
+        budgets: list[Budget],
+        *,
+        marks: tuple[float, float],
+        now: float,
+        through: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        """Take the ``budgets`` of an answer to a request sent when the totals were
+        ``marks``, and ``through`` had been sent with it."""
         for budget in budgets:
-            spent = marks[1] if budget.kind in _TOKEN_KINDS else marks[0]
+            tokens = budget.kind in _TOKEN_KINDS
+            spent = marks[1] if tokens else marks[0]
             if budget.kind == "output-tokens":
                 continue
             old = self._readings.get(budget.kind)
             if old is None or spent >= old.spent_before:
-                self._readings[budget.kind] = _Reading(budget, now, spent)
+                self._readings[budget.kind] = _Reading(
+                    budget, now, spent, through[1] if tokens else through[0]
+                )
                 self.paces_tokens = self.paces_tokens or budget.kind in _TOKEN_KINDS
 
     def wait(self, *, now: float, tokens: int) -> float:
@@ -105,8 +118,9 @@ class ServerPacer:
         longest = 0.0
         for kind, reading in self._readings.items():
             cost = tokens if kind in _TOKEN_KINDS else 1
-            spent = self.sent[1 if kind in _TOKEN_KINDS else 0] - reading.spent_before
-            longest = max(longest, _wait(reading, cost, spent, now))
+            sent = self.sent[1 if kind in _TOKEN_KINDS else 0]
+            spent, since = sent - reading.spent_before, sent - reading.sent_through
+            longest = max(longest, _wait(reading, cost, spent, since, now))
         return longest
 
     def spend(self, tokens: int) -> tuple[float, float]:
@@ -122,11 +136,12 @@ class ServerPacer:
         self.seen[1] += tokens
 
 
-def _wait(reading: _Reading, cost: float, spent: float, now: float) -> float:
+def _wait(reading: _Reading, cost: float, spent: float, since: float, now: float) -> float:
     """Seconds until ``cost`` more fits the budget of ``reading``, ``spent`` having been
-    sent that it may not count. A bucket refills at the rate its reset implies, up to
-    its limit, while what is sent drains it; a window is whole at its reset, less what
-    was sent since."""
+    sent that it may not count (``since`` of it after the answered request). A bucket
+    refills at the rate its reset implies, up to its limit, while what is sent drains
+    it; a window is whole at its reset, less what was sent after the answered request
+    (what was sent before it and counted is gone with the window)."""
     budget, elapsed = reading.budget, now - reading.at
     if budget.limit is None:
         whole = elapsed >= budget.reset
@@ -141,7 +156,7 @@ def _wait(reading: _Reading, cost: float, spent: float, now: float) -> float:
         left = min(budget.limit, budget.remaining + rate * elapsed - spent)
         refill = budget.limit / rate  # from empty to whole
     else:
-        left = (budget.limit if elapsed >= reset else budget.remaining) - spent
+        left = budget.limit - since if elapsed >= reset else budget.remaining - spent
         refill = reset
     if left >= cost or elapsed >= 2 * max(refill, reset):
         return 0.0  # it fits, or the reading is too old to hold the run on
@@ -192,6 +207,7 @@ class Flow:
                 return wait
         request.charged = cost
         request.marks = self.pacer.spend(cost)
+        request.through = (self.pacer.sent[0], self.pacer.sent[1])
         request.limit = self.limit.value
         return 0.0
 
@@ -220,7 +236,7 @@ class Flow:
         self.pacer.saw(request.charged)
         budgets = read_budgets(headers, time.time()) if headers else []
         if budgets:
-            self.pacer.read(budgets, marks=request.marks, now=now)
+            self.pacer.read(budgets, marks=request.marks, now=now, through=request.through)
         if status in _CONGESTION:
             self.limit.on_overload(request.sent_at, now, seen=request.limit)
         elif 200 <= status < 300:
