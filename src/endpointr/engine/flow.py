@@ -156,7 +156,12 @@ def _wait(reading: _Reading, cost: float, spent: float, since: float, now: float
         left = min(budget.limit, budget.remaining + rate * elapsed - spent)
         refill = budget.limit / rate  # from empty to whole
     else:
-        left = budget.limit - since if elapsed >= reset else budget.remaining - spent
+        if elapsed < reset:
+            left = budget.remaining - spent
+        elif budget.refills:  # a bucket read whole: what was in flight may still drain it
+            left = budget.limit - spent
+        else:  # a window: what it had counted left with it
+            left = budget.limit - since
         refill = reset
     if left >= cost or elapsed >= 2 * max(refill, reset):
         return 0.0  # it fits, or the reading is too old to hold the run on
