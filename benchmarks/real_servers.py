@@ -135,25 +135,24 @@ def trial(
 COMMON: dict[str, Any] = {"text_var": "text", "id_var": "id", "key_name": None}
 
 
-def llama_trials(base: str, rows: int, results: list[list[Any]]) -> None:
+def schema_call(keywords: dict[str, Any]) -> Callable[[str], Any]:
+    """30 reviews classified with :data:`SCHEMA` at the OpenAI-style server at ``url``."""
     df = reviews(30)
-    trial(
-        "llama.cpp: schema=, 30 rows",
-        base,
-        "/v1",
-        lambda url: er.oai_complete_df(
-            df,
-            base_url=url,
-            model="smollm2",
-            system_prompt=SYSTEM,
-            schema=SCHEMA,
-            max_tokens=64,
-            output_dir=None,
-            progress=False,
-            **COMMON,
-        ),
-        results,
+    return lambda url: er.oai_complete_df(
+        df,
+        base_url=url,
+        model="smollm2",
+        system_prompt=SYSTEM,
+        schema=SCHEMA,
+        max_tokens=64,
+        output_dir=None,
+        progress=False,
+        **keywords,
     )
+
+
+def llama_trials(base: str, rows: int, results: list[list[Any]]) -> None:
+    trial("llama.cpp: schema=, 30 rows", base, "/v1", schema_call(COMMON), results)
     essays = pd.DataFrame(
         {"id": range(6), "text": [f"Write a long essay about topic {i}." for i in range(6)]}
     )
@@ -182,17 +181,7 @@ def litellm_trials(base: str, rows: int, results: list[list[Any]]) -> None:
         "LiteLLM -> llama.cpp, OpenAI format: schema=, 30 rows",
         base,
         "/v1",
-        lambda url: er.oai_complete_df(
-            df,
-            base_url=url,
-            model="smollm2",
-            system_prompt=SYSTEM,
-            schema=SCHEMA,
-            max_tokens=64,
-            output_dir=None,
-            progress=False,
-            **keyed,
-        ),
+        schema_call(keyed),
         results,
     )
     trial(

@@ -428,7 +428,7 @@ def test_settings_that_do_not_change_answers_may_differ(
     assert_each_id_once(out, 12)
 
 
-def _hf_embed(server: FakeServer, out: Path, df: pd.DataFrame, **kw: Any) -> Any:
+def _hf_embed(server: FakeServer, out: Path | str, df: Any, **kw: Any) -> Any:
     kw = {
         "text_var": "text",
         "id_var": "id",
@@ -686,16 +686,8 @@ def test_a_directory_an_earlier_version_wrote_resumes_under_the_new_manifest_nam
 
 
 def _auto_embed(server: FakeServer, data: Any, **kw: Any) -> Any:
-    return er.hf_embed_df(
-        data,
-        text_var="text",
-        id_var="id",
-        endpoint_url=server.url + "/embed",
-        key_name=None,
-        progress=False,
-        backoff=FAST,
-        **kw,
-    )
+    """:func:`_hf_embed` with the default output_dir."""
+    return _hf_embed(server, "auto", data, **kw)
 
 
 def _auto_dirs() -> list[Path]:

@@ -278,8 +278,9 @@ class Engine:
         answer: Answer | None = None
         try:
             if 200 <= response.status < 300:
-                answer = endpoint.read_answer(request.rows, response)
-                if self.served is None and answer.served is not None:
+                first = self.served is None  # only the first good answer is described
+                answer = endpoint.read_answer(request.rows, response, describe=first)
+                if answer.served is not None:
                     self._first_served(endpoint, answer.served)
                 return answer.results
             return endpoint.parse_error(response)

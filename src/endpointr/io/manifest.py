@@ -36,6 +36,7 @@ __all__ = [
     "finish_manifest",
     "now_iso",
     "prepare_output_dir",
+    "read_manifest",
 ]
 
 # a leading underscore: Parquet readers (pyarrow, pandas, polars, DuckDB) skip the file, so
@@ -106,7 +107,7 @@ def prepare_output_dir(
     """
     path = Path(output_dir)
     print_ = fingerprint(request_settings)
-    old = None if overwrite else _read_manifest(path)
+    old = None if overwrite else read_manifest(path)
     if not overwrite:
         _check_reusable(path, old, print_, request_settings)
     try:
@@ -158,7 +159,9 @@ def _lock(path: Path) -> IO[bytes] | None:
     return handle
 
 
-def _read_manifest(path: Path) -> dict[str, Any] | None:
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest of ``path`` (this name or an earlier version's), ``None`` when there
+    is none; :class:`CheckpointError` when it cannot be read."""
     file = path / MANIFEST
     if not file.is_file():
         file = path / LEGACY_MANIFEST

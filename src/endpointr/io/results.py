@@ -6,15 +6,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CheckpointError, InputError
-from ..providers.hf import fixed_size_vectors
+from ..providers.hf import fixed_size_embeddings
 from .chunks import chunk_paths, read_chunks
 from .frames import to_frame
-from .manifest import LEGACY_MANIFEST, MANIFEST, latest_per_id
+from .manifest import MANIFEST, latest_per_id, read_manifest
 from .readers import open_source
 
 __all__ = ["read_results"]
@@ -42,7 +41,9 @@ def read_results(
     if kind not in _KINDS:
         raise InputError(f"kind must be one of {', '.join(map(repr, _KINDS))}, got {kind!r}")
     path = Path(output_dir)
-    manifest = _manifest(path)
+    manifest = read_manifest(path)
+    if manifest is None:
+        raise CheckpointError(f"{path} is not an endpointr output directory (no {MANIFEST})")
     id_var, text_var = manifest.get("id_var"), manifest.get("text_var")
     if not isinstance(id_var, str) or not isinstance(text_var, str):
         raise CheckpointError(f"{path / MANIFEST} names no id and text columns")
@@ -51,26 +52,11 @@ def read_results(
         raise CheckpointError(f"{path} holds no committed chunks yet")
     table = latest_per_id(pa.concat_tables(tables, promote_options="permissive"), id_var)
     if "embedding" in table.column_names:
-        index = table.schema.get_field_index("embedding")
-        table = table.set_column(index, "embedding", fixed_size_vectors(table.column(index)))
+        table = fixed_size_embeddings(table)
     order = _input_ids(df, manifest, text_var, id_var)
     if order is not None:
         table = _in_order(table, id_var, order)
     return to_frame(table, kind)
-
-
-def _manifest(path: Path) -> dict[str, Any]:
-    for name in (MANIFEST, LEGACY_MANIFEST):
-        file = path / name
-        if file.is_file():
-            try:
-                manifest = orjson.loads(file.read_bytes())
-            except (OSError, orjson.JSONDecodeError) as exc:
-                raise CheckpointError(f"cannot read {file}: {exc}") from None
-            if isinstance(manifest, dict):
-                return manifest
-            raise CheckpointError(f"{file} is not an endpointr manifest")
-    raise CheckpointError(f"{path} is not an endpointr output directory (no {MANIFEST})")
 
 
 def _input_ids(df: Any, manifest: dict[str, Any], text_var: str, id_var: str) -> pa.Array | None:

@@ -231,8 +231,11 @@ class Endpoint(ABC):
         """Exactly one result per row, in order. Raises :class:`ResponseFormatError`."""
         return self.read_answer(rows, response).results
 
-    def read_answer(self, rows: Sequence[Row], response: HttpResponse) -> Answer:
-        """:meth:`parse_response` with the tokens the answer's usage reports."""
+    def read_answer(
+        self, rows: Sequence[Row], response: HttpResponse, *, describe: bool = False
+    ) -> Answer:
+        """:meth:`parse_response` with the tokens the answer's usage reports, and with
+        ``describe`` what it says it was made with (:meth:`answered_with`)."""
         try:
             body = orjson.loads(response.body)
         except orjson.JSONDecodeError as exc:
@@ -257,7 +260,8 @@ class Endpoint(ABC):
                 out.append(value)
             else:
                 out.append(Result(id=row.id, value=value, status=response.status))
-        return Answer(out, reported_tokens(body), self.answered_with(body, values))
+        served = self.answered_with(body, values) if describe else None
+        return Answer(out, reported_tokens(body), served)
 
     def parse_error(self, response: HttpResponse) -> RequestError:
         """The error a non-2xx ``response`` stands for, classified by meaning."""
