@@ -59,6 +59,7 @@ from .config import get_api_key, set_api_key
 from .engine.options import Backoff, RunOptions
 from .errors import (
     AttemptTimeout,
+    CacheError,
     CertificateError,
     CheckpointError,
     ClientError,
@@ -99,6 +100,7 @@ __all__ = [
     "ENDPOINTS",
     "AttemptTimeout",
     "Backoff",
+    "CacheError",
     "CertificateError",
     "CheckpointError",
     "ClientError",

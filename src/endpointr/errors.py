@@ -23,13 +23,15 @@ Whether a request error is worth another attempt is a class attribute
     │   └── RefusedError         the server answers every request with the same error
     ├── ServerStartError     a server endpointr starts itself (the local model) did not come up
     ├── JobError             a provider Batch-API job failed
-    └── CheckpointError      an output directory cannot be resumed or written
+    ├── CheckpointError      an output directory cannot be resumed or written
+    └── CacheError           a response cache that cannot be read or is not one
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AttemptTimeout",
+    "CacheError",
     "CertificateError",
     "CheckpointError",
     "ClientError",
@@ -186,3 +188,7 @@ class JobError(EndpointrError):
 
 class CheckpointError(EndpointrError):
     """An output directory is not usable for this run (different settings, unreadable files)."""
+
+
+class CacheError(EndpointrError):
+    """A response cache (``cache_dir``) is corrupt, foreign or cannot be used."""

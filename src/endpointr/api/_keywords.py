@@ -56,6 +56,8 @@ class BatchOptions(TextOptions, total=False):
     progress: bool
     requests_per_minute: float | None
     tokens_per_minute: float | None
+    dedupe: bool
+    cache_dir: str | Path | None
 
 
 class TableOptions(BatchOptions, total=False):

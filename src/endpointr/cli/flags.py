@@ -35,6 +35,10 @@ __all__ = [
 _NEGATED: dict[str, tuple[str, str]] = {
     "progress": ("--no-progress", "no progress bar"),
     "verify": ("--insecure", "do not verify TLS certificates"),
+    "dedupe": (
+        "--no-dedupe",
+        "send every row, also those whose text an earlier row of the run has",
+    ),
 }
 _UNSET = argparse.SUPPRESS  # a flag left out passes no keyword: the endpoint's default holds
 # other spellings of an endpoint keyword's flag

@@ -152,7 +152,9 @@ async def run_many(
     endpoint = _endpoint(cls, call).for_columns(("text",))
     options = run_options(cls, {**MANY, **call, "output_dir": None})
     ids = pa.array(range(len(texts)), pa.int64())
-    source = Source("pandas", ids, "__id", "text", lambda: iter(enumerate(texts)))
+    source = Source(
+        "pandas", ids, "__id", "text", lambda: iter(enumerate(texts)), texts=lambda: texts
+    )
     async with served(endpoint) as ready:
         ready, options = await _fitted(ready, options)
         outcome = await run_table(source, ready, options)

@@ -128,6 +128,20 @@ class RunOptions:
     backoff: Backoff | None = field(
         default=None, metadata={"help": "waits between attempts: BASE[,CAP] in seconds"}
     )
+    dedupe: bool = field(
+        default=True,
+        metadata={
+            "help": "send a text once: rows with the same text get a copy of its answer "
+            "(and error), each under its own id"
+        },
+    )
+    cache_dir: str | Path | None = field(
+        default=None,
+        metadata={
+            "help": "a response cache (SQLite) shared by runs: texts answered before with "
+            "the same settings are not sent again"
+        },
+    )
 
     def __post_init__(self) -> None:
         check_int_or_auto(self.batch_size, "batch_size")
@@ -157,6 +171,12 @@ class RunOptions:
                 "key_name must be the name of an environment variable, e.g. 'HF_API_KEY', "
                 f"or None for no key; got {type(self.key_name).__name__}"
             )
+        if self.cache_dir is not None and not isinstance(self.cache_dir, str | Path):
+            raise ConfigError(
+                f"cache_dir must be a path or None, got {type(self.cache_dir).__name__}"
+            )
+        if not isinstance(self.dedupe, bool):
+            raise ConfigError(f"dedupe must be True or False, got {self.dedupe!r}")
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise ConfigError(f"backoff must be an endpointr.Backoff, got {self.backoff!r}")
         ssl_context(self.verify, self.ca_bundle)  # a bad ca_bundle fails before any file is made

@@ -15,7 +15,8 @@ _WIDTH = 24
 
 
 def summary(stats: RunStats) -> str:
-    """``N succeeded, M failed, K retries in T s``, and the tokens the answers reported."""
+    """``N succeeded, M failed, K retries in T s``, the tokens the answers reported, and
+    the rows answered without a request of their own (identical texts, the cache)."""
     line = (
         f"{stats.succeeded:,} succeeded, {stats.failed:,} failed, "
         f"{stats.retries:,} retries in {stats.elapsed:.1f} s"
@@ -24,6 +25,10 @@ def summary(stats: RunStats) -> str:
         line += f"; {stats.input_tokens:,} tokens in, {stats.output_tokens:,} out"
     elif stats.input_tokens:
         line += f"; {stats.input_tokens:,} tokens"
+    if stats.copies:
+        line += f"; {stats.copies:,} rows shared the answer of an identical text"
+    if stats.cache_hits is not None:
+        line += f"; cache: {stats.cache_hits:,} hits, {stats.cache_misses:,} misses"
     return line
 
 

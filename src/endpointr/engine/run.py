@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from .._version import __version__
 from ..config import redact_url, resolve_key
 from ..errors import EndpointrError, RunStoppedError
+from ..io.cache import ResponseCache
 from ..io.chunks import ChunkWriter, chunk_paths, drop_superseded, read_chunks
 from ..io.manifest import (
     OutputDir,
@@ -38,6 +39,7 @@ from ..providers.base import Endpoint
 from ..types import Result
 from .options import RunOptions
 from .progress import Progress
+from .reuse import Reuse
 from .runner import Engine, RunStats, Sink
 from .sync import INTERRUPT_HANDLERS
 from .transport import Transport
@@ -69,12 +71,17 @@ async def run_table(
     Raises :class:`KeyboardInterrupt` after committing what finished when interrupted.
     """
     key = resolve_key(options.key_name)
-    out = _prepare(source, endpoint, options)
+    cache = _open_cache(endpoint, options)  # a cache that cannot be used fails before all else
     try:
-        stats, writer = await _run(source, endpoint, options, key, out, collect, command)
+        out = _prepare(source, endpoint, options)
+        try:
+            stats, writer = await _run(source, endpoint, options, key, out, collect, command, cache)
+        finally:
+            if out:
+                out.release()
     finally:
-        if out:
-            out.release()
+        if cache is not None:
+            cache.close()
     if stats.interrupted:
         where = f" in {out.path}" if out else ""
         print(
@@ -97,7 +104,12 @@ async def run_rows(
         results.extend(batch)
 
     key = resolve_key(options.key_name)
-    await _send(pairs, endpoint, options, key, keep, RunStats(), progress=False)
+    cache = _open_cache(endpoint, options)
+    try:
+        await _send(pairs, endpoint, options, key, keep, RunStats(), progress=False, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
     return results
 
 
@@ -109,6 +121,7 @@ async def _run(
     out: OutputDir | None,
     collect: bool,
     command: Sequence[str] | None,
+    cache: ResponseCache | None,
 ) -> tuple[RunStats, ChunkWriter]:
     skip = out.done_ids if out else set()
     stats = RunStats(total=_remaining(source, skip))
@@ -131,7 +144,15 @@ async def _run(
     served: dict[str, Any] | None = None
     try:
         endpoint, changes, served = await _send(
-            source.pairs(skip), endpoint, options, key, writer.add, stats, progress=options.progress
+            source.pairs(skip),
+            endpoint,
+            options,
+            key,
+            writer.add,
+            stats,
+            progress=options.progress,
+            repeats=source.repeats() if options.dedupe else None,
+            cache=cache,
         )
     except RunStoppedError as exc:
         down = exc
@@ -216,13 +237,15 @@ def _manifest(source: Source, endpoint: Endpoint, options: RunOptions) -> dict[s
         "chunk_size": options.chunk_size,
         "max_retries": options.max_retries,
         "timeout": options.timeout,
+        "dedupe": options.dedupe,
+        "cache_dir": str(Path(options.cache_dir).resolve()) if options.cache_dir else None,
         "row_count": source.total,
         **endpoint.manifest_fields(),
     }
 
 
 def _counters(stats: RunStats) -> dict[str, Any]:
-    counters = {
+    counters: dict[str, Any] = {
         "succeeded": stats.succeeded,
         "failed": stats.failed,
         "retries": stats.retries,
@@ -231,6 +254,10 @@ def _counters(stats: RunStats) -> dict[str, Any]:
     }
     if stats.input_tokens or stats.output_tokens:  # as the answers' usage reported them
         counters.update(input_tokens=stats.input_tokens, output_tokens=stats.output_tokens)
+    if stats.copies:
+        counters["deduplicated"] = stats.copies
+    if stats.cache_hits is not None:
+        counters.update(cache_hits=stats.cache_hits, cache_misses=stats.cache_misses)
     return counters
 
 
@@ -243,9 +270,17 @@ async def _send(
     stats: RunStats,
     *,
     progress: bool,
+    repeats: Mapping[str, int] | None = None,
+    cache: ResponseCache | None = None,
 ) -> tuple[Endpoint, list[str], dict[str, Any] | None]:
     """Run ``pairs``; the endpoint the run ended with, what it changed on the way, and
-    what its answers said they were made with."""
+    what its answers said they were made with. ``repeats``: the count of each text that
+    occurs more than once, when known (see :class:`Reuse`)."""
+    reuse = (
+        Reuse(endpoint, dedupe=options.dedupe, repeats=repeats, cache=cache)
+        if options.dedupe or cache is not None
+        else None
+    )
     transport = Transport(
         timeout=options.timeout,
         auth_headers=endpoint.auth_headers(key) if key else None,
@@ -262,14 +297,27 @@ async def _send(
             batch_size=options.rows_per_request,
             flow=options.flow(time.monotonic(), endpoint.tokenizer_model),
             stats=stats,
+            reuse=reuse,
         )
         bar.start()
         try:
             with _interrupts(engine):
                 await engine.run(pairs)
         finally:
+            if reuse is not None:
+                stats.copies = reuse.stats.copies
+                if cache is not None:
+                    stats.cache_hits, stats.cache_misses = reuse.stats.hits, reuse.stats.misses
             await bar.finish()
     return engine.endpoint, engine.changes, engine.served
+
+
+def _open_cache(endpoint: Endpoint, options: RunOptions) -> ResponseCache | None:
+    """The response cache of ``options.cache_dir`` for ``endpoint``'s request settings."""
+    if options.cache_dir is None:
+        return None
+    settings = {**endpoint.fingerprint(), "url": redact_url(endpoint.url)}
+    return ResponseCache.open(options.cache_dir, settings)
 
 
 @contextlib.contextmanager

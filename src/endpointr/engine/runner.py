@@ -26,14 +26,16 @@ from ..errors import ClientError, RefusedError, RequestError, ResponseFormatErro
 from ..providers.base import Answer, Endpoint
 from ..types import HttpResponse, Result, Row
 from .flow import Flow, Request
+from .latency import Latencies
 from .refusals import Refusals, is_refusal
+from .reuse import WAIT, Reuse
 from .transport import Transport
 
 __all__ = ["Engine", "RunStats", "row_problem"]
 
 Sink = Callable[[list[Result]], Awaitable[None]]
 SPLIT_STATUSES = frozenset({400, 413, 422})
-_REJECTED_FLUSH = 4096
+_QUIET_FLUSH = 4096  # rows read without a request before the loop gets a turn
 _END = object()
 
 
@@ -52,6 +54,11 @@ class RunStats:
     limit: int = 0
     input_tokens: int = 0  # as the answers' usage reports them
     output_tokens: int = 0
+    copies: int = 0  # rows answered with the answer of an earlier row of the same text
+    overloaded: int = 0  # answers 429 or 529: the server asked to slow down
+    latency: Latencies = field(default_factory=lambda: Latencies())  # of answered requests
+    cache_hits: int | None = None  # texts answered from the response cache (None: no cache)
+    cache_misses: int | None = None
     paused_until: float = 0.0
     waiting_for: str = ""
     started: float = field(default_factory=time.monotonic)
@@ -95,8 +102,10 @@ class Engine:
         flow: Flow,
         stats: RunStats | None = None,
         notify: Callable[[str], None] | None = None,
+        reuse: Reuse | None = None,
     ) -> None:
         self.endpoint, self._transport, self._sink = endpoint, transport, sink
+        self._reuse = reuse
         self._batch_size, self._flow = batch_size, flow
         self._allowance = endpoint.output_allowance()
         self.stats = stats or RunStats()
@@ -112,7 +121,7 @@ class Engine:
         self._ready: deque[Request] = deque()
         self._waiting: list[tuple[float, int, Request]] = []
         self._seq = itertools.count()
-        self._rejected: list[Result] = []
+        self._unsent: list[Result] = []  # rows settled without a request of their own
         self._finished: deque[asyncio.Task[None]] = deque()
         self._wake = asyncio.Event()
         self._exhausted = False
@@ -133,9 +142,9 @@ class Engine:
         try:
             while True:
                 self._launch()
-                if self._rejected:
-                    rejected, self._rejected = self._rejected, []
-                    await self._emit(rejected)
+                if self._unsent:
+                    unsent, self._unsent = self._unsent, []
+                    await self._emit(unsent)
                     continue
                 if self._idle():
                     if self._held and self._refused is None:
@@ -161,13 +170,21 @@ class Engine:
         return self._stopping or (self._exhausted and not self._ready and not self._waiting)
 
     def _requests(self, rows: Iterator[tuple[Any, Any]]) -> Iterator[Request | None]:
-        """Requests of ``batch_size`` rows; ``None`` now and then to let rejected rows out."""
+        """Requests of ``batch_size`` rows; ``None`` now and then to let the rows settled
+        without a request out (rejected, or answered by :class:`Reuse`)."""
         batch: list[Row] = []
+        reuse, quiet = self._reuse, 0
         for row_id, text in rows:
             problem = row_problem(text)
-            if problem is not None:
-                self._rejected.append(Result.failed(row_id, problem))
-                if len(self._rejected) >= _REJECTED_FLUSH:
+            known = None if problem is not None or reuse is None else reuse.take(row_id, text)
+            if problem is not None or known is not None:
+                if problem is not None:
+                    self._unsent.append(Result.failed(row_id, problem))
+                elif known is not WAIT:
+                    self._unsent.append(known)  # type: ignore[arg-type]
+                quiet += 1
+                if quiet >= _QUIET_FLUSH:
+                    quiet = 0
                     yield None
                 continue
             batch.append(Row(row_id, text))
@@ -275,6 +292,9 @@ class Engine:
             self._sending -= 1
         if isinstance(response, RequestError):
             return response
+        self.stats.latency.add(time.monotonic() - request.sent_at)
+        if response.status in (429, 529):
+            self.stats.overloaded += 1
         answer: Answer | None = None
         try:
             if 200 <= response.status < 300:
@@ -410,6 +430,8 @@ class Engine:
         )
 
     async def _emit(self, results: list[Result]) -> None:
+        if self._reuse is not None:
+            results = self._reuse.settle(results)
         stats = self.stats
         failed = sum(1 for r in results if r.error)
         stats.done += len(results)

@@ -50,6 +50,7 @@ class Source:
     label: str = "frame"
     path: Path | None = None
     table: pa.Table | None = None  # the id and text columns, for an Arrow or polars frame
+    texts: Callable[[], Any] | None = None  # the whole text column, when it is in memory
 
     @property
     def total(self) -> int:
@@ -79,11 +80,37 @@ class Source:
         hasher.update(_piece_bytes(piece))
         return hasher.hexdigest()
 
+    def repeats(self) -> dict[str, int] | None:
+        """Each text that occurs more than once, with its count; ``None`` when that is
+        not known without reading the input to its end (a file)."""
+        if self.table is not None:
+            return _arrow_repeats(self.table.column(self.text_var))
+        if self.texts is None:
+            return None
+        texts = self.texts()
+        if isinstance(texts, list):
+            return _arrow_repeats(pa.array([t if isinstance(t, str) else None for t in texts]))
+        try:  # a pandas column
+            counts = texts.value_counts(dropna=True, sort=False)
+            many = counts[counts > 1]
+            return {k: int(v) for k, v in many.items() if isinstance(k, str)}
+        except TypeError:  # unhashable values: they are not texts, and never sent
+            return {}
+
     def pairs(self, skip: set[Any] | frozenset[Any] = frozenset()) -> Pairs:
         """``(id, text)`` for every row whose id is not in ``skip``, in input order."""
         if not skip:
             return self._pairs()
         return ((i, t) for i, t in self._pairs() if i not in skip)
+
+
+def _arrow_repeats(texts: pa.Array | pa.ChunkedArray) -> dict[str, int]:
+    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        return {}  # not texts: every row is rejected before any request
+    counts = pc.value_counts(texts)
+    many = counts.filter(pc.greater(counts.field("counts"), 1))
+    values, counts = many.field("values").to_pylist(), many.field("counts").to_pylist()
+    return dict(zip(values, counts, strict=True))
 
 
 def _piece_bytes(piece: list[Any]) -> bytes:
@@ -116,7 +143,12 @@ def _frame_source(data: Any, text_var: str, id_var: str) -> Source:
         _need_columns(list(map(str, data.columns)), text_var, id_var, "the data frame")
         ids = _python_ids(data[id_var], id_var)
         return Source(
-            "pandas", ids, id_var, text_var, lambda: _pandas_pairs(data, id_var, text_var)
+            "pandas",
+            ids,
+            id_var,
+            text_var,
+            lambda: _pandas_pairs(data, id_var, text_var),
+            texts=lambda: data[text_var],
         )
     if module == "polars" and hasattr(data, "columns"):
         _need_columns(data.columns, text_var, id_var, "the data frame")

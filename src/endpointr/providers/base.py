@@ -184,6 +184,14 @@ class Endpoint(ABC):
         """What ``_metadata.json`` records of this endpoint besides the common fields."""
         return {}
 
+    def to_cache(self, value: Any) -> bytes:
+        """A row's good ``value`` as the bytes a response cache keeps (JSON by default)."""
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def from_cache(self, data: bytes) -> Any:
+        """The value :meth:`to_cache` encoded as ``data``."""
+        return orjson.loads(data)
+
     def auth_headers(self, key: str) -> dict[str, str]:
         """Headers that carry ``key``; sent only to the endpoint's own host."""
         return {"Authorization": f"Bearer {key}"}

@@ -174,6 +174,19 @@ class ChatEndpoint(Endpoint):
             return parse_model(self.model_class, value.parsed)
         return value.parsed
 
+    def to_cache(self, value: Completion) -> bytes:
+        return orjson.dumps(
+            {
+                "content": value.content,
+                "stop": value.stop,
+                "usage": dict(value.usage),
+                "parsed": value.parsed,
+            }
+        )
+
+    def from_cache(self, data: bytes) -> Completion:
+        return Completion(**orjson.loads(data))
+
     def manifest_fields(self) -> dict[str, Any]:
         shown = {"structured_output": self.mode} if self.schema is not None else {}
         return {"model": self.model, **shown}

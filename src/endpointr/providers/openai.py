@@ -213,6 +213,12 @@ class OpenAIEmbed(Endpoint):
     def one_value(self, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=np.float32)
 
+    def to_cache(self, value: Any) -> bytes:
+        return np.asarray(value, dtype="<f4").tobytes()
+
+    def from_cache(self, data: bytes) -> np.ndarray:
+        return np.frombuffer(data, dtype="<f4").astype(np.float32, copy=False)
+
     def finalize(self, table: pa.Table) -> pa.Table:
         return fixed_size_embeddings(table)
 

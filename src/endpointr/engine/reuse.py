@@ -1,0 +1,141 @@
+"""Work not done twice: a text is sent once per run, and once ever with a response cache.
+
+:class:`Reuse` stands between the rows and the requests. With ``dedupe``, a row whose text
+is already on its way waits for that answer, and one whose text was answered earlier in
+the run gets a copy of it: the same value, error or not, under the row's own id. With a
+:class:`~endpointr.io.cache.ResponseCache`, a text answered well by an earlier run (of the
+same settings) is answered from the cache, and good answers are kept there.
+
+How long an answer is kept for later copies: when the input's repeats are known (a
+frame: each text's count), until its last copy has come; when they are not (a file read
+as it streams), for the most recent :data:`KEEP` distinct texts. Rows waiting on a text in
+flight hold only their ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from ..io.cache import ResponseCache
+from ..providers.base import Endpoint
+from ..types import Result
+
+__all__ = ["KEEP", "WAIT", "Reuse"]
+
+KEEP = 4096
+WAIT = object()  # the row waits for a copy of an answer on its way
+
+
+@dataclasses.dataclass(slots=True)
+class ReuseStats:
+    copies: int = 0  # rows answered with another row's answer in this run
+    hits: int = 0  # texts answered from the cache
+    misses: int = 0  # texts looked up in the cache and sent
+
+
+class Reuse:
+    """Which rows need a request, and the answers of those that do not.
+
+    ``repeats`` maps each text that occurs more than once in the input to its count
+    (``None``: not known). ``dedupe=False`` with a cache still answers from the cache.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        dedupe: bool = True,
+        repeats: Mapping[str, int] | None = None,
+        cache: ResponseCache | None = None,
+        keep: int = KEEP,
+    ) -> None:
+        self._endpoint, self._dedupe, self._cache, self._keep = endpoint, dedupe, cache, keep
+        self._left: dict[str, int] | None = dict(repeats) if repeats is not None else None
+        self._sent: dict[Any, str] = {}  # id of a row on its way -> its text
+        self._waiting: dict[str, list[Any]] = {}  # text on its way -> ids waiting for it
+        self._answered: OrderedDict[str, Result] = OrderedDict()
+        self.stats = ReuseStats()
+
+    def take(self, row_id: Any, text: str) -> Result | object | None:
+        """``None``: send the row. :data:`WAIT`: its text is on its way, it gets a copy of
+        that answer from :meth:`settle`. A :class:`Result`: its answer, now."""
+        if self._dedupe and self._tracked(text):
+            if self._left is not None:
+                self._left[text] -= 1  # the rows of ``text`` still to come after this one
+            known = self._answered.get(text)
+            if known is not None:
+                self._forget_when_done(text)
+                self.stats.copies += 1
+                return dataclasses.replace(known, id=row_id)
+            waiting = self._waiting.get(text)
+            if waiting is not None:
+                waiting.append(row_id)
+                return WAIT
+            self._waiting[text] = []
+        cached = self._from_cache(row_id, text)
+        if cached is not None:
+            self._keep_answer(text, cached)
+            return cached
+        if self._cache is not None or (self._dedupe and self._tracked(text)):
+            self._sent[row_id] = text
+        return None
+
+    def settle(self, results: list[Result]) -> list[Result]:
+        """``results`` of sent rows, with the copies for the rows that waited on them."""
+        if not self._sent:
+            return results
+        copies: list[Result] = []
+        stored: list[tuple[bytes, bytes, int | None]] = []
+        for result in results:
+            text = self._sent.pop(result.id, None)
+            if text is None:
+                continue
+            if self._cache is not None and not result.error:
+                value = self._endpoint.to_cache(result.value)
+                stored.append((self._cache.key(text), value, result.status))
+            if self._dedupe:
+                waiting = self._waiting.get(text, ())
+                copies.extend(dataclasses.replace(result, id=row_id) for row_id in waiting)
+                self._keep_answer(text, result)
+        if stored and self._cache is not None:
+            self._cache.put_many(stored)
+            self._cache.flush()
+        self.stats.copies += len(copies)
+        return results + copies if copies else results
+
+    def _tracked(self, text: str) -> bool:
+        return self._left is None or text in self._left
+
+    def _forget_when_done(self, text: str) -> None:
+        if self._left is None:
+            self._answered.move_to_end(text)
+        elif self._left[text] <= 0:  # that was its last row
+            del self._left[text], self._answered[text]
+
+    def _keep_answer(self, text: str, result: Result) -> None:
+        """Keep ``result`` for the rows of ``text`` still to come, if any may."""
+        if not self._dedupe or not self._tracked(text):
+            return
+        self._waiting.pop(text, None)
+        if self._left is None:
+            self._answered[text] = result
+            if len(self._answered) > self._keep:
+                self._answered.popitem(last=False)
+        elif self._left[text] > 0:
+            self._answered[text] = result
+        else:
+            del self._left[text]
+
+    def _from_cache(self, row_id: Any, text: str) -> Result | None:
+        if self._cache is None:
+            return None
+        found = self._cache.get(self._cache.key(text))
+        if found is None:
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        data, status = found
+        return Result(id=row_id, value=self._endpoint.from_cache(data), status=status)
