@@ -55,6 +55,7 @@ from .api.openai import (
     oai_embed_df,
     oai_embed_text,
 )
+from .bench import bench
 from .config import get_api_key, set_api_key
 from .engine.options import Backoff, RunOptions
 from .errors import (
@@ -148,6 +149,7 @@ __all__ = [
     "aoai_embed_text",
     "arun_df",
     "avalidate_hf_endpoint",
+    "bench",
     "create_json_schema",
     "datasets",
     "get_api_key",

@@ -1,5 +1,5 @@
 """The subcommands: one per endpoint command of the registry (embed, classify,
-complete), then retry-failed, nearest, serve-local, fake-server and demo."""
+complete), then retry-failed, nearest, serve-local, fake-server, bench and demo."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ..io.chunks import chunk_paths
 from ..io.manifest import MANIFEST
 from ..providers.local import INPUT_TYPES, MODEL, ROUTE, local_launch
 from ..providers.registry import ENDPOINTS, for_command
+from . import bench as bench_cli
 from . import nearest
 from .flags import add_endpoint_flags, add_run_flags, chosen_provider, given_keywords, run_input
 
@@ -103,6 +104,18 @@ def register(sub: Any) -> None:
 
     add_arguments(fake)
     fake.set_defaults(handler=_fake_server)
+
+    grid = sub.add_parser(
+        "bench",
+        help="measure an endpoint's throughput over batch_size x concurrent_requests",
+        description="Run the same rows through an endpoint once per cell of a batch_size x "
+        "concurrent_requests grid and write bench.csv, bench.md, throughput.png and "
+        'heatmap.png (the pictures need matplotlib: pip install "endpointr[plot]"). '
+        "Without an endpoint it runs against the bundled fake server, whose latency model "
+        "is fitted to a real Hugging Face endpoint's measurement.",
+    )
+    bench_cli.add_arguments(grid)
+    grid.set_defaults(handler=bench_cli.run)
 
     demo = sub.add_parser(
         "demo",
