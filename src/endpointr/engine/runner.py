@@ -174,8 +174,20 @@ class Engine:
         without a request out (rejected, or answered by :class:`Reuse`)."""
         batch: list[Row] = []
         reuse, quiet = self._reuse, 0
+        size, budget, per_input, count = self._packing()
+        tokens = 0
         for row_id, text in rows:
             problem = row_problem(text)
+            if count is not None and problem is None:
+                n = count(text)
+                if per_input is not None and n > per_input:
+                    problem = (
+                        f"text has {n:,} tokens, more than the {per_input:,} the model takes "
+                        "per input; nothing was sent (shorten it)"
+                    )
+                elif budget is not None and batch and tokens + n > budget:
+                    yield Request(batch)  # the next row would take it past the token limit
+                    batch, tokens = [], 0
             known = None if problem is not None or reuse is None else reuse.take(row_id, text)
             if problem is not None or known is not None:
                 if problem is not None:
@@ -188,11 +200,28 @@ class Engine:
                     yield None
                 continue
             batch.append(Row(row_id, text))
-            if len(batch) >= self._batch_size:
+            if count is not None:
+                tokens += n
+            if len(batch) >= size:
                 yield Request(batch)
-                batch = []
+                batch, tokens = [], 0
         if batch:
             yield Request(batch)
+
+    def _packing(self) -> tuple[int, int | None, int | None, Callable[[str], int] | None]:
+        """Rows per request, tokens per request, tokens per input (refused only when
+        counted exactly and the server does not truncate), and how to count a text
+        (``None``: no token limit applies)."""
+        packing = self.endpoint.packing()
+        if packing is None:
+            return self._batch_size, None, None, None
+        size = min(self._batch_size, packing.max_rows or self._batch_size)
+        counter = self._flow.counter
+        exact = counter.exact and not packing.truncates
+        per_input = packing.max_input_tokens if exact else None
+        if packing.max_tokens is None and per_input is None:
+            return size, None, None, None
+        return size, packing.max_tokens, per_input, counter.count
 
     def _next(self, now: float) -> Request | None:
         while self._waiting and self._waiting[0][0] <= now:

@@ -32,6 +32,7 @@ __all__ = [
     "Answer",
     "Defaults",
     "Endpoint",
+    "Packing",
     "classify_status",
     "error_message",
     "estimate_tokens",
@@ -66,6 +67,18 @@ class Defaults:
     def batchable(self) -> bool:
         """Whether several rows travel in one request."""
         return self.batch_size > 1
+
+
+@dataclass(frozen=True, slots=True)
+class Packing:
+    """What one request may carry (``None``: no limit): ``max_rows`` inputs and
+    ``max_tokens`` tokens in all, ``max_input_tokens`` per input. ``truncates``: the
+    server cuts a longer input itself, so none is too long."""
+
+    max_rows: int | None = None
+    max_tokens: int | None = None
+    max_input_tokens: int | None = None
+    truncates: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +196,10 @@ class Endpoint(ABC):
     def manifest_fields(self) -> dict[str, Any]:
         """What ``_metadata.json`` records of this endpoint besides the common fields."""
         return {}
+
+    def packing(self) -> Packing | None:
+        """The server's limits on one request, which requests are packed to fit."""
+        return None
 
     def to_cache(self, value: Any) -> bytes:
         """A row's good ``value`` as the bytes a response cache keeps (JSON by default)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from ..config import check_mapping, check_url
 from ..errors import ResponseFormatError, ShapeError
 from ..types import HttpRequest, Result, Row
-from .base import Defaults, Endpoint
+from .base import Defaults, Endpoint, Packing
 
 __all__ = [
     "HFEmbed",
@@ -76,10 +76,30 @@ class HFEmbed(Endpoint):
     reads_info: ClassVar[bool] = True
     url: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    limits: Packing | None = None  # what the server's /info says one request may carry
 
     @classmethod
     def create(cls, *, endpoint_url: str, parameters: Mapping[str, Any] | None = None) -> Self:
         return cls(check_url(endpoint_url), check_mapping(parameters, "parameters"))
+
+    def fitted(self, info: Mapping[str, Any] | None) -> Self:
+        """TEI's ``max_client_batch_size``, ``max_batch_tokens`` and ``max_input_length``
+        as the limits requests are packed to; with ``truncate`` (the default) or the
+        server's ``auto_truncate`` no input is too long."""
+        if not info:
+            return self
+        top, _ = split_parameters(self.parameters)
+        truncates = bool(top.get("truncate", True)) or info.get("auto_truncate") is True
+        limits = Packing(
+            _positive(info.get("max_client_batch_size")),
+            _positive(info.get("max_batch_tokens")),
+            _positive(info.get("max_input_length")),
+            truncates,
+        )
+        return replace(self, limits=limits)
+
+    def packing(self) -> Packing | None:
+        return self.limits
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
         top, rest = split_parameters(self.parameters)
@@ -181,3 +201,7 @@ def fixed_size_vectors(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | 
     if low is None or low != high or low == 0:
         return column
     return column.cast(pa.list_(pa.float32(), low))
+
+
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -7,6 +7,7 @@ import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
+from urllib.parse import urlsplit
 
 import numpy as np
 import orjson
@@ -14,7 +15,7 @@ import pyarrow as pa
 
 from ..errors import ConfigError, RequestError, ResponseFormatError, ShapeError
 from ..types import HttpRequest, HttpResponse, Row
-from .base import Defaults, Endpoint
+from .base import Defaults, Endpoint, Packing
 from .chat import ChatEndpoint
 from .hf import fixed_size_embeddings, vector_size, vectors_to_arrow
 from .llm import Completion, resolve_url, scrub_keys, settle
@@ -212,6 +213,13 @@ class OpenAIEmbed(Endpoint):
 
     def one_value(self, value: Any) -> np.ndarray:
         return np.asarray(value, dtype=np.float32)
+
+    def packing(self) -> Packing:
+        """OpenAI's limits on one embeddings request: 2,048 inputs, 300,000 tokens, and
+        8,192 tokens per input (the input limit only at OpenAI itself: other servers
+        serve other models)."""
+        at_openai = urlsplit(self.url).hostname == "api.openai.com"
+        return Packing(2048, 300_000, 8192 if at_openai else None)
 
     def to_cache(self, value: Any) -> bytes:
         return np.asarray(value, dtype="<f4").tobytes()
