@@ -1,4 +1,5 @@
-"""Test helpers: a deterministic fake of HF/TEI, OpenAI and Anthropic endpoints.
+"""Test helpers: a deterministic fake of HF/TEI, OpenAI and Anthropic endpoints, their
+batch APIs included.
 
 >>> from endpointr.testing import FakeServer, Fault
 >>> with FakeServer(latency=0.01) as server:
@@ -12,11 +13,12 @@ from .answers import count_tokens, fake_embedding, fake_scores, ranked_labels
 from .faults import FAULT_KINDS, SHORTCUT_KINDS, Fault
 from .schema import fill_schema
 from .server import FakeServer, main, serve_forever
-from .state import RecordedRequest, ServerStats, Settings
+from .state import BatchStats, RecordedRequest, ServerStats, Settings
 
 __all__ = [
     "FAULT_KINDS",
     "SHORTCUT_KINDS",
+    "BatchStats",
     "FakeServer",
     "Fault",
     "RecordedRequest",

@@ -8,9 +8,15 @@ capacity) or admitted with its fault, if any. An admitted request is served for
 a replacing fault, else the route's validation error, else a poison error, else the
 correct answer.
 
+The OpenAI Files and Batch routes (:mod:`.routes_files`, :mod:`.routes_batches`) and the
+Anthropic Message Batches routes (:mod:`.routes_message_batches`) do not go through it:
+they check the key and answer at once, and a job's requests are answered as the routes
+above answer them, without latency or faults (:mod:`.batch_lines`).
+
 Control routes (not recorded): ``GET /_stats`` (the stats as JSON, without headers but
-with ``texts_seen``; ``?requests=0`` leaves out the request list), ``POST /_reset``,
-``POST /_configure`` (settings object), ``POST /_script`` (list of fault objects),
+with ``texts_seen`` and, under ``batches``, what the file and batch routes saw;
+``?requests=0`` leaves out the request list), ``POST /_reset`` (batch files and jobs
+too), ``POST /_configure`` (settings object), ``POST /_script`` (list of fault objects),
 ``POST /_poison`` (``{"substring", "status"?, "message"?}``) and ``POST /_random_faults``
 (``{"rate", "kinds"?, "seed"?, "delay"?}``).
 """
@@ -30,7 +36,10 @@ from .faults import Fault
 from .providers import Family, family_for
 from .replies import FaultContext, Reply, error_response, fault_response, json_response
 from .routes_anthropic import ANTHROPIC_ROUTES
+from .routes_batches import batch_routes
+from .routes_files import file_routes
 from .routes_hf import HF_ROUTES, info
+from .routes_message_batches import message_batch_routes
 from .routes_openai import OPENAI_ROUTES
 from .routing import AnswerContext, Parsed, Route
 from .state import Poison, RecordedRequest, ServerState, Ticket
@@ -231,4 +240,5 @@ def build_app(state: ServerState) -> web.Application:
     app.router.add_get("/info", tei_info)
     app.router.add_get("/health", health)
     app.router.add_routes(_control_routes(state))
+    app.router.add_routes(file_routes(state) + batch_routes(state) + message_batch_routes(state))
     return app

@@ -2,7 +2,8 @@
 
 :class:`FakeServer` is a real HTTP server on 127.0.0.1 that speaks the wire formats of
 Hugging Face Inference Endpoints / TEI, OpenAI and Anthropic with deterministic answers,
-a latency model, a capacity limit and scripted faults, and records what it saw.
+a latency model, a capacity limit and scripted faults, and records what it saw. It also
+runs OpenAI Batch jobs over its Files API and Anthropic Message Batches, on its own clock.
 :func:`serve_forever` and :func:`main` run it in the foreground of a process.
 """
 
@@ -190,7 +191,8 @@ class FakeServer:
         self._state.add_poison(Poison(substring, status, message))
 
     def reset(self) -> None:
-        """Forget scripts, random faults, poison, recorded requests and the prompt cache."""
+        """Forget scripts, random faults, poison, recorded requests, the prompt cache, and
+        batch files and jobs."""
         self._state.reset()
 
     @property

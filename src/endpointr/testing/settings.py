@@ -29,6 +29,14 @@ _AT_LEAST: dict[str, float] = {
     "rpm": 1,
     "tpm": 1,
     "max_dimensions": 1,
+    "batch_validating": 0,
+    "batch_in_progress": 0,
+    "batch_finalizing": 0,
+    "batch_cancelling": 0,
+    "batch_expire_after": 0,
+    "batch_fail_every": 1,
+    "batch_max_requests": 1,
+    "batch_max_bytes": 1,
 }
 
 
@@ -152,6 +160,44 @@ class Settings:
         "'string': /v1/messages answers a system given as blocks 500 (as a LiteLLM proxy)",
         choices=("any", "string"),
     )
+    batch_validating: float = _setting(
+        0.2, "seconds an OpenAI batch is 'validating' before it runs (or fails validation)"
+    )
+    batch_in_progress: float = _setting(
+        0.2,
+        "seconds an OpenAI or Anthropic batch is 'in_progress'; its requests finish one after"
+        " another, evenly spread over it",
+    )
+    batch_finalizing: float = _setting(
+        0.2, "seconds an OpenAI batch is 'finalizing' before it is 'completed'"
+    )
+    batch_cancelling: float = _setting(
+        0.2, "seconds a cancelled batch is 'cancelling' (Anthropic: 'canceling') before it ends"
+    )
+    batch_expire_after: float | None = _setting(
+        None,
+        "seconds after its creation at which a batch whose requests are not all done expires,"
+        " with the results of those done (default: never)",
+    )
+    batch_fail_every: int | None = _setting(
+        None,
+        "every Nth request of a batch (N, 2N, ...) is answered batch_fail_status (default: none;"
+        " poison applies to batch requests too)",
+    )
+    batch_fail_status: int = _setting(500, "status of the requests batch_fail_every fails")
+    batch_max_requests: int = _setting(
+        50_000, "requests at most in an OpenAI batch input file or an Anthropic message batch"
+    )
+    batch_max_bytes: int = _setting(
+        200 * 1024 * 1024,
+        "bytes at most of an OpenAI batch input file or an Anthropic message batch body",
+    )
+    batch_results_order: str = _setting(
+        "input",
+        "order of the lines of batch results: as the input, or reversed (neither provider"
+        " promises the input's order)",
+        choices=("input", "reversed"),
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", tuple(str(label) for label in self.labels))
@@ -166,6 +212,8 @@ class Settings:
             raise ValueError("burst_length must be > 0 and below burst_every")
         if not self.labels:
             raise ValueError("labels must not be empty")
+        if not 400 <= self.batch_fail_status <= 599:
+            raise ValueError(f"batch_fail_status must be 4xx or 5xx, got {self.batch_fail_status}")
         for f in fields(self):
             choices = f.metadata["choices"]
             if choices and getattr(self, f.name) not in choices:

@@ -14,11 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .batches import BatchStats, BatchStore
 from .faults import Fault
 from .rates import FamilyWindows, Limit, RateInfo, capacity_at, charge, in_burst, rate_info
 from .settings import Settings
 
 __all__ = [
+    "BatchStats",
     "Limit",
     "Poison",
     "RateInfo",
@@ -57,11 +59,13 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class ServerStats:
-    """A snapshot of what the server saw since it started or was last reset."""
+    """A snapshot of what the server saw since it started or was last reset; ``batches``
+    is what the file and batch routes saw (they are not in ``requests``)."""
 
     requests: list[RecordedRequest]
     peak_in_flight: int
     texts_seen: Counter[str]
+    batches: BatchStats = field(default_factory=BatchStats)
 
     @property
     def rows_per_request(self) -> list[int]:
@@ -87,6 +91,7 @@ class ServerStats:
             "request_count": self.request_count,
             "row_count": self.row_count,
             "texts_seen": dict(self.texts_seen),
+            "batches": self.batches.to_json(),
         }
 
 
@@ -150,6 +155,7 @@ class ServerState:
         self._windows: dict[str, FamilyWindows] = {}
         self._epoch: float | None = None
         self.cached_prompts: set[str] = set()
+        self.batches = BatchStore()
 
     def configure(self, changes: Mapping[str, Any]) -> None:
         """Replace the settings with a copy that has ``changes`` applied."""
@@ -174,7 +180,7 @@ class ServerState:
 
     def reset(self) -> None:
         """Forget the fault plan, poison, records, rate windows, the clock of the
-        capacity schedule and bursts, and the prompt cache."""
+        capacity schedule and bursts, the prompt cache, and the batch files and jobs."""
         with self._lock:
             self._plan = _Plan()
             self._records = []
@@ -184,11 +190,13 @@ class ServerState:
             self._windows = {}
             self._epoch = None
             self.cached_prompts = set()
+        self.batches.reset()
 
     def snapshot(self) -> ServerStats:
         """A consistent copy of the record."""
         with self._lock:
-            return ServerStats(list(self._records), self._peak, Counter(self._texts))
+            records, peak, texts = list(self._records), self._peak, Counter(self._texts)
+        return ServerStats(records, peak, texts, self.batches.stats())
 
     def poisoned(self, texts: Iterable[str]) -> Poison | None:
         """The first poison matching any of ``texts``, if any."""
