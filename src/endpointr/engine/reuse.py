@@ -69,7 +69,7 @@ class Reuse:
             if known is not None:
                 self._forget_when_done(text)
                 self.stats.copies += 1
-                return dataclasses.replace(known, id=row_id)
+                return _copy(known, row_id)
             waiting = self._waiting.get(text)
             if waiting is not None:
                 waiting.append(row_id)
@@ -98,7 +98,7 @@ class Reuse:
                 stored.append((self._cache.key(text), value, result.status))
             if self._dedupe:
                 waiting = self._waiting.get(text, ())
-                copies.extend(dataclasses.replace(result, id=row_id) for row_id in waiting)
+                copies.extend(_copy(result, row_id) for row_id in waiting)
                 self._keep_answer(text, result)
         if stored and self._cache is not None:
             self._cache.put_many(stored)
@@ -139,3 +139,16 @@ class Reuse:
         self.stats.hits += 1
         data, status = found
         return Result(id=row_id, value=self._endpoint.from_cache(data), status=status)
+
+
+def _copy(result: Result, row_id: Any) -> Result:
+    """``result`` for the row ``row_id`` (a constructor call: a third of ``replace``'s cost)."""
+    return Result(
+        row_id,
+        result.value,
+        result.error,
+        result.error_msg,
+        result.status,
+        result.attempts,
+        result.cause,
+    )
