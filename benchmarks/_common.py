@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import statistics
 import subprocess
 import sys
@@ -233,3 +234,109 @@ def machine_line() -> str:
         f"endpointr {endpointr.__version__} · aiohttp {aiohttp.__version__} · "
         f"orjson {orjson.__version__}"
     )
+
+
+@dataclass
+class _ClientProcess:
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[str | None]
+    ready: dict[str, Any] | None = None
+
+
+class ClientProcesses:
+    """Benchmark clients, each in its own process, speaking JSON lines (see :func:`serve_jobs`).
+
+    ``argv(name)`` is the command that starts client ``name``. :meth:`run` sends one job and
+    returns the client's report: each job to a new process, or with ``keep`` every job of a
+    client to one process kept for all of them (:meth:`start` them early: they import
+    meanwhile). A process that exits, says nothing for ``timeout`` seconds or reports an
+    ``error`` is stopped, and the report is ``{"error": ...}``; stderr goes to
+    ``logs/NAME.log``. Lines that are not the client's JSON objects (a library's) are skipped.
+    """
+
+    def __init__(
+        self, argv: Callable[[str], list[str]], logs: Path, *, keep: bool, timeout: float
+    ) -> None:
+        self.argv, self.logs, self.keep, self.timeout = argv, logs, keep, timeout
+        self.procs: dict[str, _ClientProcess] = {}
+
+    def __enter__(self) -> ClientProcesses:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def start(self, name: str) -> None:
+        with (self.logs / f"{name}.log").open("a") as log:
+            pipe = subprocess.PIPE
+            proc = subprocess.Popen(self.argv(name), stdin=pipe, stdout=pipe, stderr=log, text=True)
+        client = self.procs[name] = _ClientProcess(proc, queue.Queue())
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                client.lines.put(line)
+            client.lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def run(self, name: str, job: dict[str, Any]) -> dict[str, Any]:
+        """The report of ``job`` from client ``name``, with its ready report's fields."""
+        if name not in self.procs or self.procs[name].proc.poll() is not None:
+            self.start(name)
+        client = self.procs[name]
+        if client.ready is None:
+            client.ready = self._next(name, client)
+        result = dict(client.ready)
+        if "error" not in result:
+            assert client.proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # then _next reports how it exited
+                client.proc.stdin.write(json.dumps(job) + "\n")
+                client.proc.stdin.flush()
+            result.update(self._next(name, client))
+            result.pop("ready", None)
+        if not self.keep or "error" in result:
+            self.stop(name)
+        return result
+
+    def _next(self, name: str, client: _ClientProcess) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                line = client.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                client.proc.kill()
+                return {"error": f"no answer in {self.timeout:.0f} s"}
+            if line is None:
+                log = (self.logs / f"{name}.log").read_text().strip().splitlines()
+                return {"error": f"exited {client.proc.wait()}: {log[-1] if log else ''}"[:200]}
+            try:
+                found = json.loads(line) if line.startswith("{") else None
+            except json.JSONDecodeError:
+                continue
+            if isinstance(found, dict) and found.get("client") == name:
+                return found
+
+    def stop(self, name: str) -> None:
+        client = self.procs.pop(name, None)
+        if client is None:
+            return
+        if client.proc.stdin is not None and not client.proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                client.proc.stdin.close()
+        try:
+            client.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            client.proc.kill()
+            client.proc.wait()
+
+
+def serve_jobs(
+    name: str, handle: Callable[[dict[str, Any]], dict[str, Any]], ready: dict[str, Any]
+) -> None:
+    """The client side of :class:`ClientProcesses`: print ``ready`` (once imported), then
+    ``handle``'s report of each job line read from stdin, until stdin closes."""
+    print(json.dumps({**ready, "client": name, "ready": True}), flush=True)
+    for line in sys.stdin:
+        print(json.dumps({**handle(json.loads(line)), "client": name}), flush=True)
