@@ -15,6 +15,7 @@ Passes are interleaved; the median pass is shown.
 
     python benchmarks/dedupe.py                 # 3 passes, output_dir=None and a folder
     python benchmarks/dedupe.py --passes 1 --output none
+    python benchmarks/dedupe.py --latency 0.25 --per-row-latency 0.025   # the seed's endpoint
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=1_000)
     parser.add_argument("--no-dedupe-rows", type=int, default=10_000)
     parser.add_argument("--output", choices=["none", "dir", "both"], default="both")
+    parser.add_argument("--latency", type=float, default=LATENCY, help="seconds per request")
+    parser.add_argument("--per-row-latency", type=float, default=PER_ROW)
     args = parser.parse_args()
     small = frame(args.distinct, args.distinct)
     big = frame(args.rows, args.distinct, seed=1)
@@ -79,8 +82,9 @@ def main() -> None:
         (f"{len(plain):,} rows, dedupe=False", plain, {"dedupe": False}),
     ]
     print(machine_line())
-    print(f"fake server: latency {LATENCY} s + {PER_ROW} s per row; default settings\n")
-    with fake_server(latency=LATENCY, per_row_latency=PER_ROW) as server:
+    latency, per_row = args.latency, args.per_row_latency
+    print(f"fake server: latency {latency} s + {per_row} s per row; default settings\n")
+    with fake_server(latency=latency, per_row_latency=per_row) as server:
         run(server, small.iloc[:100], "none")  # warm up imports and the connection pool
         for output in outputs:
             seen: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in cases}

@@ -318,24 +318,46 @@ def test_cache_dir_from_the_command_line(tmp_path: Path, server: FakeServer) -> 
     assert meta["this_run"]["cache_hits"] == 30 and meta["dedupe"] is False
 
 
-def test_answers_are_let_go_after_the_last_copy() -> None:
-    """With the repeats known (a frame), an answer is held only until its last row."""
+def test_a_stream_keeps_the_most_recent_answers_only() -> None:
+    """Row by row (a file), an answer is kept for later rows among the ``keep`` most
+    recent distinct texts; rows waiting on a text in flight get its answer, error or not."""
     from endpointr.engine.reuse import WAIT, Reuse
     from endpointr.providers.hf import HFEmbed
     from endpointr.types import Result
 
     endpoint = HFEmbed.create(endpoint_url="http://127.0.0.1:1/embed")
-    reuse = Reuse(endpoint, repeats={"a": 3, "b": 2})
+    reuse = Reuse(endpoint, keep=2)
     assert reuse.take(0, "a") is None  # sent
-    assert reuse.take(1, "single") is None  # not repeated: not tracked
+    assert reuse.take(1, "b") is None
     assert reuse.take(2, "a") is WAIT
-    settled = reuse.settle([Result(0, value=[1.0]), Result(1, value=[2.0])])
-    assert [(r.id, r.value) for r in settled] == [(0, [1.0]), (1, [2.0]), (2, [1.0])]
-    copy = reuse.take(3, "a")
-    assert isinstance(copy, Result) and (copy.id, copy.value) == (3, [1.0])
-    assert reuse.take(4, "b") is None
-    reuse.settle([Result(4, error=True, error_msg="no")])
-    last = reuse.take(5, "b")
-    assert isinstance(last, Result) and last.error and last.id == 5
-    assert not reuse._answered and not reuse._waiting and not reuse._sent
-    assert reuse.stats.copies == 3
+    settled = reuse.settle([Result(0, value=[1.0]), Result(1, error=True, error_msg="no")])
+    assert [(r.id, r.value, r.error) for r in settled] == [
+        (0, [1.0], False),
+        (1, None, True),
+        (2, [1.0], False),
+    ]
+    copy = reuse.take(3, "b")
+    assert isinstance(copy, Result) and copy.id == 3 and copy.error_msg == "no"
+    assert reuse.take(4, "c") is None
+    reuse.settle([Result(4, value=[3.0])])  # "a" is now the oldest of three: let go
+    assert reuse.take(5, "a") is None
+    assert not reuse._waiting.get("c") and reuse.stats.copies == 2
+
+
+def test_copies_are_committed_with_their_original(tmp_path: Path, server: FakeServer) -> None:
+    """Each chunk holds its sent rows and every row that copies them: every id once."""
+    import pyarrow.parquet as pq
+
+    df = seed_frame(100).sample(frac=1, random_state=7)
+    embed_df(server, df, output_dir=tmp_path / "out", chunk_size=3, batch_size=2)
+    chunks = sorted((tmp_path / "out").glob("chunk-*.parquet"))
+    assert len(chunks) == 4  # 10 texts sent, 3 a chunk: 3 + 3 + 3 + 1
+    ids = [i for c in chunks for i in pq.read_table(c, columns=["id"]).column(0).to_pylist()]
+    assert sorted(ids) == list(range(100))
+    for chunk in chunks:  # a chunk's copies have the texts of the rows it sent
+        got = pq.read_table(chunk).to_pandas()
+        texts = df.set_index("id").loc[got["id"], "text"]
+        check_vectors(got, texts)
+        assert texts.nunique() == len(got) // 10
+    back = er.read_results(tmp_path / "out", df=df)
+    assert back["id"].tolist() == df["id"].tolist()

@@ -1,22 +1,20 @@
-"""Work not done twice: a text is sent once per run, and once ever with a response cache.
+"""Work not done twice, row by row: for a file as it streams, and the response cache.
 
 :class:`Reuse` stands between the rows and the requests. With ``dedupe``, a row whose text
 is already on its way waits for that answer, and one whose text was answered earlier in
-the run gets a copy of it: the same value, error or not, under the row's own id. With a
-:class:`~endpointr.io.cache.ResponseCache`, a text answered well by an earlier run (of the
-same settings) is answered from the cache, and good answers are kept there.
+the run gets a copy of it: the same value, error or not, under the row's own id. An
+answer is kept for later rows of its text while it is among the :data:`KEEP` most recent
+distinct texts; rows waiting on a text in flight hold only their ids. (An input in memory
+is deduplicated up front instead, by :mod:`.copies`.)
 
-How long an answer is kept for later copies: when the input's repeats are known (a
-frame: each text's count), until its last copy has come; when they are not (a file read
-as it streams), for the most recent :data:`KEEP` distinct texts. Rows waiting on a text in
-flight hold only their ids.
+With a :class:`~endpointr.io.cache.ResponseCache`, a text answered well by an earlier run
+of the same settings is answered from the cache, and good answers are kept there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Mapping
 from typing import Any
 
 from ..io.cache import ResponseCache
@@ -38,22 +36,17 @@ class ReuseStats:
 
 class Reuse:
     """Which rows need a request, and the answers of those that do not.
-
-    ``repeats`` maps each text that occurs more than once in the input to its count
-    (``None``: not known). ``dedupe=False`` with a cache still answers from the cache.
-    """
+    ``dedupe=False`` with a cache still answers from the cache."""
 
     def __init__(
         self,
         endpoint: Endpoint,
         *,
         dedupe: bool = True,
-        repeats: Mapping[str, int] | None = None,
         cache: ResponseCache | None = None,
         keep: int = KEEP,
     ) -> None:
         self._endpoint, self._dedupe, self._cache, self._keep = endpoint, dedupe, cache, keep
-        self._left: dict[str, int] | None = dict(repeats) if repeats is not None else None
         self._sent: dict[Any, str] = {}  # id of a row on its way -> its text
         self._waiting: dict[str, list[Any]] = {}  # text on its way -> ids waiting for it
         self._answered: OrderedDict[str, Result] = OrderedDict()
@@ -62,12 +55,10 @@ class Reuse:
     def take(self, row_id: Any, text: str) -> Result | object | None:
         """``None``: send the row. :data:`WAIT`: its text is on its way, it gets a copy of
         that answer from :meth:`settle`. A :class:`Result`: its answer, now."""
-        if self._dedupe and self._tracked(text):
-            if self._left is not None:
-                self._left[text] -= 1  # the rows of ``text`` still to come after this one
+        if self._dedupe:
             known = self._answered.get(text)
             if known is not None:
-                self._forget_when_done(text)
+                self._answered.move_to_end(text)
                 self.stats.copies += 1
                 return _copy(known, row_id)
             waiting = self._waiting.get(text)
@@ -79,7 +70,7 @@ class Reuse:
         if cached is not None:
             self._keep_answer(text, cached)
             return cached
-        if self._cache is not None or (self._dedupe and self._tracked(text)):
+        if self._cache is not None or self._dedupe:
             self._sent[row_id] = text
         return None
 
@@ -106,28 +97,14 @@ class Reuse:
         self.stats.copies += len(copies)
         return results + copies if copies else results
 
-    def _tracked(self, text: str) -> bool:
-        return self._left is None or text in self._left
-
-    def _forget_when_done(self, text: str) -> None:
-        if self._left is None:
-            self._answered.move_to_end(text)
-        elif self._left[text] <= 0:  # that was its last row
-            del self._left[text], self._answered[text]
-
     def _keep_answer(self, text: str, result: Result) -> None:
-        """Keep ``result`` for the rows of ``text`` still to come, if any may."""
-        if not self._dedupe or not self._tracked(text):
+        """Keep ``result`` for later rows of ``text``, among the most recent answers."""
+        if not self._dedupe:
             return
         self._waiting.pop(text, None)
-        if self._left is None:
-            self._answered[text] = result
-            if len(self._answered) > self._keep:
-                self._answered.popitem(last=False)
-        elif self._left[text] > 0:
-            self._answered[text] = result
-        else:
-            del self._left[text]
+        self._answered[text] = result
+        if len(self._answered) > self._keep:
+            self._answered.popitem(last=False)
 
     def _from_cache(self, row_id: Any, text: str) -> Result | None:
         if self._cache is None:

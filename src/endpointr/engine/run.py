@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from ..io.manifest import (
 from ..io.readers import Source
 from ..providers.base import Endpoint
 from ..types import Result
+from .copies import Copies
 from .options import RunOptions
 from .progress import Progress
 from .reuse import Reuse
@@ -125,6 +126,7 @@ async def _run(
 ) -> tuple[RunStats, ChunkWriter]:
     skip = out.done_ids if out else set()
     stats = RunStats(total=_remaining(source, skip))
+    copies = _copies(source, skip) if options.dedupe else None
     writer = ChunkWriter(
         out.path if out else None,
         chunk_size=options.chunk_size,
@@ -133,7 +135,11 @@ async def _run(
         id_type=source.ids.type,
         stamp=out.manifest["fingerprint"] if out else None,
         keep=collect,
+        expand=copies.expand if copies else None,
     )
+    sink: Sink = writer.add
+    if copies is not None:
+        sink = _counting_copies(copies, writer.add, stats)
     if out:
         manifest = _manifest(source, endpoint, options)
         if command:
@@ -144,14 +150,14 @@ async def _run(
     served: dict[str, Any] | None = None
     try:
         endpoint, changes, served = await _send(
-            source.pairs(skip),
+            copies.sent() if copies else source.pairs(skip),
             endpoint,
             options,
             key,
-            writer.add,
+            sink,
             stats,
             progress=options.progress,
-            repeats=source.repeats() if options.dedupe else None,
+            dedupe=options.dedupe and copies is None,
             cache=cache,
         )
     except RunStoppedError as exc:
@@ -212,6 +218,34 @@ def _prepare(source: Source, endpoint: Endpoint, options: RunOptions) -> OutputD
     return out
 
 
+def _copies(source: Source, skip: set[Any]) -> Copies | None:
+    """The repeated texts of the rows still to send, when the input is in memory."""
+    texts = source.text_values()
+    if texts is None:
+        return None
+    ids = source.ids
+    if skip:
+        left = pc.invert(pc.is_in(ids, value_set=pa.array(list(skip), type=ids.type)))
+        ids, texts = ids.filter(left), texts[left.to_numpy(zero_copy_only=False)]
+    copies = Copies(ids, texts)
+    return copies if copies.rows else None
+
+
+def _counting_copies(copies: Copies, sink: Sink, stats: RunStats) -> Sink:
+    """``sink``, counting the rows that copy each result as done with it."""
+
+    async def add(results: list[Result]) -> None:
+        rows, failed = copies.extra(results)
+        if rows:
+            stats.done += rows
+            stats.failed += failed
+            stats.succeeded += rows - failed
+            stats.copies += rows
+        await sink(results)
+
+    return add
+
+
 def _note(line: str) -> None:
     print(f"endpointr: {line}", file=sys.stderr)
 
@@ -270,17 +304,13 @@ async def _send(
     stats: RunStats,
     *,
     progress: bool,
-    repeats: Mapping[str, int] | None = None,
+    dedupe: bool = False,
     cache: ResponseCache | None = None,
 ) -> tuple[Endpoint, list[str], dict[str, Any] | None]:
     """Run ``pairs``; the endpoint the run ended with, what it changed on the way, and
-    what its answers said they were made with. ``repeats``: the count of each text that
-    occurs more than once, when known (see :class:`Reuse`)."""
-    reuse = (
-        Reuse(endpoint, dedupe=options.dedupe, repeats=repeats, cache=cache)
-        if options.dedupe or cache is not None
-        else None
-    )
+    what its answers said they were made with. ``dedupe``: rows whose text an earlier row
+    of ``pairs`` has get a copy of its answer (see :class:`Reuse`)."""
+    reuse = Reuse(endpoint, dedupe=dedupe, cache=cache) if dedupe or cache is not None else None
     transport = Transport(
         timeout=options.timeout,
         auth_headers=endpoint.auth_headers(key) if key else None,
@@ -305,7 +335,7 @@ async def _send(
                 await engine.run(pairs)
         finally:
             if reuse is not None:
-                stats.copies = reuse.stats.copies
+                stats.copies += reuse.stats.copies
                 if cache is not None:
                     stats.cache_hits, stats.cache_misses = reuse.stats.hits, reuse.stats.misses
             await bar.finish()

@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,8 @@ class ChunkWriter:
     are kept there as well as written, so the caller need not read them back. A commit runs in
     a worker thread while the requests in flight go on; results that finish meanwhile
     wait for it (backpressure), so at most one chunk of finished rows is ever uncommitted.
-    ``on_commit(path, rows)`` is called after each chunk is in place.
+    ``expand`` adds rows to each chunk's table before it is committed (the copies of
+    its results, for rows whose text repeats an earlier row's).
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class ChunkWriter:
         id_type: pa.DataType,
         stamp: str | None = None,
         keep: bool = False,
+        expand: Callable[[pa.Table], pa.Table] | None = None,
     ) -> None:
         self._dir, self._chunk_size = directory, chunk_size
         self._endpoint, self._id_var, self._id_type = endpoint, id_var, id_type
@@ -123,7 +125,7 @@ class ChunkWriter:
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._next_index = next_chunk_index(directory) if directory else 1
         self._schema = _settled_schema(directory)
-        self._keep = keep
+        self._keep, self._expand = keep, expand
         self.tables: list[pa.Table] = []
         self.written: list[Path] = []
 
@@ -164,6 +166,8 @@ class ChunkWriter:
 
     async def _commit(self, results: list[Result]) -> None:
         table = self._conform(results_table(results, self._endpoint, self._id_var, self._id_type))
+        if self._expand is not None:  # the rows whose text repeats one of these: after
+            table = self._expand(table)  # _conform, fixed-size vectors take as one memcpy
         if self._dir is None or self._keep:
             self.tables.append(table)
         if self._dir is None:

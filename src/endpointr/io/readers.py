@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -80,37 +81,25 @@ class Source:
         hasher.update(_piece_bytes(piece))
         return hasher.hexdigest()
 
-    def repeats(self) -> dict[str, int] | None:
-        """Each text that occurs more than once, with its count; ``None`` when that is
-        not known without reading the input to its end (a file)."""
+    def text_values(self) -> np.ndarray | None:
+        """Every text, as an object array, when the input is in memory (a frame or a
+        list); ``None`` for a file, which is read as it streams."""
         if self.table is not None:
-            return _arrow_repeats(self.table.column(self.text_var))
+            return np.asarray(self.table.column(self.text_var).to_numpy(), dtype=object)
         if self.texts is None:
             return None
         texts = self.texts()
         if isinstance(texts, list):
-            return _arrow_repeats(pa.array([t if isinstance(t, str) else None for t in texts]))
-        try:  # a pandas column
-            counts = texts.value_counts(dropna=True, sort=False)
-            many = counts[counts > 1]
-            return {k: int(v) for k, v in many.items() if isinstance(k, str)}
-        except TypeError:  # unhashable values: they are not texts, and never sent
-            return {}
+            values = np.empty(len(texts), dtype=object)
+            values[:] = texts
+            return values
+        return np.asarray(texts.to_numpy(dtype=object), dtype=object)
 
     def pairs(self, skip: set[Any] | frozenset[Any] = frozenset()) -> Pairs:
         """``(id, text)`` for every row whose id is not in ``skip``, in input order."""
         if not skip:
             return self._pairs()
         return ((i, t) for i, t in self._pairs() if i not in skip)
-
-
-def _arrow_repeats(texts: pa.Array | pa.ChunkedArray) -> dict[str, int]:
-    if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
-        return {}  # not texts: every row is rejected before any request
-    counts = pc.value_counts(texts)
-    many = counts.filter(pc.greater(counts.field("counts"), 1))
-    values, counts = many.field("values").to_pylist(), many.field("counts").to_pylist()
-    return dict(zip(values, counts, strict=True))
 
 
 def _piece_bytes(piece: list[Any]) -> bytes:
