@@ -43,6 +43,8 @@ class Copies:
         keys = ids.take(pa.array(first[repeated])).to_pylist()
         self._code_of: dict[Any, int] = dict(zip(keys, repeated.tolist(), strict=True))
         self.rows = int(counts[repeated].sum() - len(repeated))  # rows answered by a copy
+        self._first = first
+        self._codes = codes
 
     def sent(self) -> Iterator[tuple[Any, Any]]:
         """``(id, text)`` of the first row of each distinct text (and of every row with
@@ -52,6 +54,13 @@ class Copies:
             piece = positions[start : start + 8192]
             ids = self._ids.take(pa.array(piece)).to_pylist()
             yield from zip(ids, self._texts[piece].tolist(), strict=True)
+
+    def sent_with(self) -> pa.Array:
+        """For each row, the id of the row its text was sent with (its own, if sent)."""
+        rows = np.arange(len(self._codes))
+        known = self._codes >= 0
+        rows[known] = self._first[self._codes[known]]
+        return self._ids.take(pa.array(rows))
 
     def extra(self, results: list[Result]) -> tuple[int, int]:
         """How many rows copy ``results``: all of them, and those of error results."""

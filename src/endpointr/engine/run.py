@@ -76,7 +76,9 @@ async def run_table(
     try:
         out = _prepare(source, endpoint, options)
         try:
-            stats, writer = await _run(source, endpoint, options, key, out, collect, command, cache)
+            stats, writer, copies = await _run(
+                source, endpoint, options, key, out, collect, command, cache
+            )
         finally:
             if out:
                 out.release()
@@ -91,7 +93,7 @@ async def run_table(
             file=sys.stderr,
         )
         raise KeyboardInterrupt
-    table = _collect(source, endpoint, out, writer) if collect else None
+    table = _collect(source, endpoint, out, writer, copies) if collect else None
     return Outcome(table, stats, out.path if out else None)
 
 
@@ -123,7 +125,7 @@ async def _run(
     collect: bool,
     command: Sequence[str] | None,
     cache: ResponseCache | None,
-) -> tuple[RunStats, ChunkWriter]:
+) -> tuple[RunStats, ChunkWriter, Copies | None]:
     skip = out.done_ids if out else set()
     stats = RunStats(total=_remaining(source, skip))
     copies = _copies(source, skip) if options.dedupe else None
@@ -135,7 +137,8 @@ async def _run(
         id_type=source.ids.type,
         stamp=out.manifest["fingerprint"] if out else None,
         keep=collect,
-        expand=copies.expand if copies else None,
+        # in memory only, the copies are made once, by the final reorder (_collect)
+        expand=copies.expand if copies and out else None,
     )
     sink: Sink = writer.add
     if copies is not None:
@@ -176,7 +179,7 @@ async def _run(
     if down is not None:
         where = f" (output in {out.path})" if out else ""
         raise type(down)(f"{down}{where}") from None
-    return stats, writer
+    return stats, writer, copies
 
 
 def _prepare(source: Source, endpoint: Endpoint, options: RunOptions) -> OutputDir | None:
@@ -396,7 +399,11 @@ def _interrupts(engine: Engine) -> Iterator[None]:
 
 
 def _collect(
-    source: Source, endpoint: Endpoint, out: OutputDir | None, writer: ChunkWriter
+    source: Source,
+    endpoint: Endpoint,
+    out: OutputDir | None,
+    writer: ChunkWriter,
+    copies: Copies | None = None,
 ) -> pa.Table:
     # this run's chunks are still in memory; only earlier runs' chunks are read back
     earlier = [p for p in chunk_paths(out.path) if p not in writer.written] if out else []
@@ -406,9 +413,15 @@ def _collect(
     table = pa.concat_tables(tables, promote_options="permissive")
     # fixed-size vectors before the reorder: taking from them is a plain strided copy
     table = endpoint.finalize(latest_per_id(table, source.id_var))
-    position = pc.index_in(source.ids, value_set=table.column(source.id_var))
+    # without an output directory the copies were never made: each row takes the result
+    # of the row its text was sent with, and its own id
+    wanted = source.ids if copies is None or out else copies.sent_with()
+    position = pc.index_in(wanted, value_set=table.column(source.id_var))
     if position.null_count:
         raise EndpointrError(
             f"{position.null_count} input rows have no result in the output; re-run to send them"
         )
-    return table.take(position)
+    table = table.take(position)
+    if wanted is not source.ids:
+        table = table.set_column(0, table.schema.field(0), source.ids)
+    return table
