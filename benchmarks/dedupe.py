@@ -64,6 +64,7 @@ def run(server: ServerProcess, df: pd.DataFrame, output: str, **kw: Any) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 rows of 100, one pass")
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--distinct", type=int, default=1_000)
@@ -72,6 +73,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=LATENCY, help="seconds per request")
     parser.add_argument("--per-row-latency", type=float, default=PER_ROW)
     args = parser.parse_args()
+    if args.quick:
+        args.passes, args.rows, args.distinct, args.no_dedupe_rows = 1, 10_000, 100, 1_000
     small = frame(args.distinct, args.distinct)
     big = frame(args.rows, args.distinct, seed=1)
     plain = big.iloc[: args.no_dedupe_rows]

@@ -109,7 +109,9 @@ def bench(
     ``seed_model``. ``rows`` per cell (default: 2,000 on a real endpoint, as EndpointR's
     measurement; on the fake one enough for about two seconds of each cell). The texts
     are ``df[text_var]`` (a frame or a file), cycled to ``rows``, or the bundled reviews.
-    Every row is sent (``dedupe=False``). ``out`` also writes the report there.
+    Every row is sent (``dedupe=False``). ``key_name="default"`` reads the endpoint's
+    own environment variable (``HF_API_KEY``, ``OPENAI_API_KEY``); ``None`` sends no key.
+    ``out`` also writes the report there.
     """
     _check_grid(batch_sizes, concurrent_requests)
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):

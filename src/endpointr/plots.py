@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display needed
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure  # no pyplot: a notebook's own backend is left alone
 
 __all__ = ["write_plots"]
 
@@ -28,7 +24,8 @@ def write_plots(table: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def _lines(grid: pd.DataFrame, path: Path, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig = Figure(figsize=(7, 4.5), dpi=120)
+    ax = fig.subplots()
     for conc in grid.columns:
         ax.plot(grid.index, grid[conc], marker="o", label=f"{conc}")
     ax.set_xscale("log", base=2)
@@ -40,13 +37,13 @@ def _lines(grid: pd.DataFrame, path: Path, title: str) -> Path:
     ax.legend(title="concurrent_requests", fontsize=8, title_fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
 def _tiles(grid: pd.DataFrame, path: Path, title: str) -> Path:
     values = grid.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(1.2 * len(grid.columns) + 2.5, 0.6 * len(grid) + 2), dpi=120)
+    fig = Figure(figsize=(1.2 * len(grid.columns) + 2.5, 0.6 * len(grid) + 2), dpi=120)
+    ax = fig.subplots()
     image = ax.imshow(values, cmap="viridis", aspect="auto", origin="lower")
     ax.set_xticks(range(len(grid.columns)), [str(c) for c in grid.columns])
     ax.set_yticks(range(len(grid.index)), [str(b) for b in grid.index])
@@ -60,5 +57,4 @@ def _tiles(grid: pd.DataFrame, path: Path, title: str) -> Path:
     fig.colorbar(image, ax=ax, label="rows per second")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path

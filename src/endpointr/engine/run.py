@@ -128,7 +128,8 @@ async def _run(
 ) -> tuple[RunStats, ChunkWriter, Copies | None]:
     skip = out.done_ids if out else set()
     stats = RunStats(total=_remaining(source, skip))
-    copies = _copies(source, skip) if options.dedupe else None
+    in_memory = options.dedupe and source.in_memory
+    copies = _copies(source, skip) if in_memory else None
     writer = ChunkWriter(
         out.path if out else None,
         chunk_size=options.chunk_size,
@@ -160,7 +161,7 @@ async def _run(
             sink,
             stats,
             progress=options.progress,
-            dedupe=options.dedupe and copies is None,
+            dedupe=options.dedupe and not in_memory,  # in memory: done up front
             cache=cache,
         )
     except RunStoppedError as exc:

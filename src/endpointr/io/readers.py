@@ -81,6 +81,11 @@ class Source:
         hasher.update(_piece_bytes(piece))
         return hasher.hexdigest()
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether every text is at hand (a frame or a list), not read as it streams."""
+        return self.table is not None or self.texts is not None
+
     def text_values(self) -> np.ndarray | None:
         """Every text, as an object array, when the input is in memory (a frame or a
         list); ``None`` for a file, which is read as it streams."""
