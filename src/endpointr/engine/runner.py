@@ -219,8 +219,8 @@ class Engine:
         counter = self._flow.counter
         exact = counter.exact and not packing.truncates
         per_input = packing.max_input_tokens if exact else None
-        if packing.max_tokens is None and per_input is None:
-            return size, None, None, None
+        if per_input is None and (packing.max_tokens is None or size == 1):
+            return size, None, None, None  # nothing to count: one row a request goes as it is
         return size, packing.max_tokens, per_input, counter.count
 
     def _next(self, now: float) -> Request | None:

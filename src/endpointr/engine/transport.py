@@ -84,6 +84,7 @@ class Transport:
         self._seconds = timeout
         self._auth = dict(auth_headers or {})
         self._secrets = _secrets(self._auth)
+        self._text_secrets = tuple((a.decode(), b.decode()) for a, b in self._secrets)
         self._auth_origin = _origin(auth_url) if auth_url else None
         self._ssl = ssl_context(verify, ca_bundle)
         self._session: aiohttp.ClientSession | None = None
@@ -145,7 +146,10 @@ class Transport:
                 proxy=self._proxy(url),
             ) as resp:
                 payload = self._scrub(await resp.read())
-                headers = {k.lower(): self._scrub_text(v) for k, v in resp.headers.items()}
+                if self._text_secrets:
+                    headers = {k.lower(): self._scrub_text(v) for k, v in resp.headers.items()}
+                else:
+                    headers = {k.lower(): v for k, v in resp.headers.items()}
                 return HttpResponse(resp.status, headers, payload)
         except TimeoutError:
             raise AttemptTimeout(f"no answer within timeout={self._seconds:g} s") from None
@@ -169,8 +173,8 @@ class Transport:
         return data
 
     def _scrub_text(self, text: str) -> str:
-        for secret, masked in self._secrets:
-            text = text.replace(secret.decode(), masked.decode())
+        for secret, masked in self._text_secrets:
+            text = text.replace(secret, masked)
         return text
 
 

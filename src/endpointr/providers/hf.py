@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Self
@@ -82,6 +83,11 @@ class HFEmbed(Endpoint):
     def create(cls, *, endpoint_url: str, parameters: Mapping[str, Any] | None = None) -> Self:
         return cls(check_url(endpoint_url), check_mapping(parameters, "parameters"))
 
+    @functools.cached_property
+    def _split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``parameters`` split once: TEI's own fields, and the others."""
+        return split_parameters(self.parameters)
+
     def fitted(self, info: Mapping[str, Any] | None) -> Self:
         """TEI's ``max_client_batch_size``, ``max_batch_tokens`` and ``max_input_length``
         as the limits requests are packed to; with ``truncate`` (the default) or the
@@ -102,7 +108,7 @@ class HFEmbed(Endpoint):
         return self.limits
 
     def build_request(self, rows: Sequence[Row]) -> HttpRequest:
-        top, rest = split_parameters(self.parameters)
+        top, rest = self._split
         body: dict[str, Any] = {"inputs": [row.text for row in rows], "truncate": True, **top}
         if rest:
             body["parameters"] = rest
