@@ -31,7 +31,7 @@ from endpointr.testing import FakeServer, Fault
 
 KEY = "sk-SENTINEL-abc123xyz"
 KEY_ENVS = ("HF_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
-TIMEOUT = 0.15
+TIMEOUT = 0.3  # with room for a loaded machine to take the request in time
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,7 @@ FAILURES: dict[str, Callable[[FakeServer], None]] = {
     "401": lambda s: s.configure(api_key="a-different-key"),
     "500s": lambda s: s.random_faults(rate=1.0, kinds=("500", "502", "503", "504", "529")),
     "429": lambda s: s.random_faults(rate=1.0, kinds=("429", "429_no_retry_after")),
-    "timeout": lambda s: s.random_faults(rate=1.0, kinds=("delay",), delay=0.5),
+    "timeout": lambda s: s.random_faults(rate=1.0, kinds=("delay",), delay=1.0),
     "reset": lambda s: s.random_faults(rate=1.0, kinds=("reset_before", "reset_mid")),
     "malformed": lambda s: s.random_faults(
         rate=1.0, kinds=("malformed", "html", "empty", "wrong_count")
