@@ -258,6 +258,41 @@ def test_two_runs_share_one_cache_at_once(tmp_path: Path) -> None:
         assert db.execute("SELECT count(*) FROM endpointr_answers").fetchone() == (600,)
 
 
+def test_many_runs_may_make_a_new_cache_at_once(tmp_path: Path) -> None:
+    """The first runs on a new cache race to make it; none may read a lock as damage."""
+    import threading
+
+    from endpointr.io.cache import ResponseCache
+
+    settings = {"endpoint": "hf.embed"}
+    done: list[int] = []
+    failed: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def open_one(n: int) -> None:
+        start.wait()
+        try:
+            cache = ResponseCache.open(tmp_path / "new", settings)
+            cache.put(cache.key(f"text {n}"), b"answer", 200)
+            cache.close()
+            done.append(n)
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failed and sorted(done) == list(range(8))
+    cache = ResponseCache.open(tmp_path / "new", settings)
+    try:
+        assert len(cache) == 8
+        assert cache.get(cache.key("text 3")) == (b"answer", 200)
+    finally:
+        cache.close()
+
+
 def test_a_corrupt_cache_is_a_clear_error_before_any_request(
     tmp_path: Path, server: FakeServer
 ) -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -26,6 +26,7 @@ from ..errors import CacheError
 
 __all__ = ["CACHE_FILE", "ResponseCache"]
 
+_T = TypeVar("_T")
 CACHE_FILE = "responses.sqlite"
 FORMAT = "endpointr-response-cache"
 VERSION = 1
@@ -74,7 +75,7 @@ class ResponseCache:
         except sqlite3.Error as exc:
             raise CacheError(f"cannot open the cache {str(path)!r}: {exc}") from None
         try:
-            _prepare(db, path)
+            _prepare_waiting(db, path)
         except BaseException:
             db.close()
             raise
@@ -87,12 +88,12 @@ class ResponseCache:
 
     def get(self, key: bytes) -> tuple[bytes, int | None] | None:
         """The stored answer and its HTTP status under ``key``, or ``None``."""
-        try:
-            row = self._db.execute(
+        row = _waiting(
+            self.path,
+            lambda: self._db.execute(
                 "SELECT answer, checksum, status FROM endpointr_answers WHERE key = ?", (key,)
-            ).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise _broken(self.path, exc) from None
+            ).fetchone(),
+        )
         if row is None:
             return None
         answer, checksum, status = row
@@ -116,14 +117,15 @@ class ResponseCache:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        try:
+
+        def write() -> None:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany(
                     "INSERT OR REPLACE INTO endpointr_answers VALUES (?, ?, ?, ?, ?)", pending
                 )
-        except sqlite3.DatabaseError as exc:
-            raise _broken(self.path, exc) from None
+
+        _waiting(self.path, write)
 
     def close(self) -> None:
         try:
@@ -134,6 +136,40 @@ class ResponseCache:
     def __len__(self) -> int:
         (count,) = self._db.execute("SELECT count(*) FROM endpointr_answers").fetchone()
         return int(count)
+
+
+def _prepare_waiting(db: sqlite3.Connection, path: Path) -> None:
+    """:func:`_prepare`, waiting while another run holds the file: switching to WAL
+    (made by the first run to open a new cache) does not wait for a lock by itself."""
+    _waiting(path, lambda: _prepare(db, path))
+
+
+def _waiting(path: Path, action: Callable[[], _T]) -> _T:
+    """``action()``, again while the file is locked by another run (SQLite's own wait
+    does not cover every case: a journal switch, a checkpoint); a lock that outlasts
+    the busy timeout, or any other error, is a :class:`CacheError`."""
+    deadline = time.monotonic() + _BUSY_MS / 1000
+    pause = 0.01
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise _broken(path, exc) from None
+            if time.monotonic() > deadline:
+                raise CacheError(
+                    f"the cache {str(path)!r} stayed locked by another run for "
+                    f"{_BUSY_MS // 1000} s; try again when it is done"
+                ) from None
+        except sqlite3.DatabaseError as exc:
+            raise _broken(path, exc) from None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _prepare(db: sqlite3.Connection, path: Path) -> None:
@@ -158,6 +194,10 @@ def _prepare(db: sqlite3.Connection, path: Path) -> None:
                     [("format", FORMAT), ("version", str(VERSION))],
                 )
         meta = dict(db.execute("SELECT name, value FROM endpointr_meta").fetchall())
+    except sqlite3.OperationalError as exc:
+        if _locked(exc):
+            raise  # another run is making or changing the file: wait for it
+        raise _broken(path, exc) from None
     except sqlite3.DatabaseError as exc:
         raise _broken(path, exc) from None
     if meta.get("format") != FORMAT:
