@@ -120,6 +120,14 @@ def test_missing_texts_stay_error_rows_of_their_own(server: FakeServer) -> None:
     assert server.stats.texts_seen == {"a b": 1}
 
 
+def test_values_that_are_not_texts_are_refused_one_by_one(server: FakeServer) -> None:
+    df = pd.DataFrame({"id": range(4), "text": ["a b", ["a", "list"], "a b", {"a": 1}]})
+    out = embed_df(server, df)
+    assert out[".error"].tolist() == [False, True, False, True]
+    assert out[".error_msg"][1] == "text is not a string (list); nothing was sent"
+    assert server.stats.texts_seen == {"a b": 1}
+
+
 def test_dedupe_is_counted_in_the_summary_and_the_manifest(
     tmp_path: Path, server: FakeServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

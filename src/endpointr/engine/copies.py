@@ -29,7 +29,11 @@ class Copies:
     to a table of their results."""
 
     def __init__(self, ids: pa.Array, texts: np.ndarray) -> None:
-        codes, uniques = pd.factorize(texts, use_na_sentinel=True)
+        try:
+            codes, uniques = pd.factorize(texts, use_na_sentinel=True)
+        except TypeError:  # a list or dict among them: only the texts are matched, the
+            strings = np.array([t if isinstance(t, str) else None for t in texts], object)
+            codes, uniques = pd.factorize(strings, use_na_sentinel=True)  # rest go alone
         codes = codes.astype(np.int64, copy=False)
         self._ids, self._texts = ids, texts
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
