@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 OUT = Path(__file__).resolve().parent / "out"
-READY_PREFIX = "endpointr fake server listening on "
 
 
 @dataclass
@@ -64,23 +63,11 @@ def fake_server(
     *, latency: float = 0.0, per_row_latency: float = 0.0, dim: int = 384
 ) -> Iterator[ServerProcess]:
     """Start ``python -m endpointr.testing --port 0`` and yield it once it listens."""
-    args = [sys.executable, "-m", "endpointr.testing", "--port", "0"]
-    args += ["--latency", str(latency), "--per-row-latency", str(per_row_latency)]
-    args += ["--dim", str(dim)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith(READY_PREFIX):
-            raise RuntimeError(f"fake server did not start: {line!r}")
-        yield ServerProcess(proc, line.removeprefix(READY_PREFIX), psutil.Process(proc.pid))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    from endpointr.testing.server import server_process
+
+    settings = {"latency": latency, "per_row_latency": per_row_latency, "dim": dim}
+    with server_process(**settings) as (proc, url):
+        yield ServerProcess(proc, url, psutil.Process(proc.pid))
 
 
 def cpu_seconds(process: psutil.Process | None = None) -> float:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -30,7 +29,7 @@ import pandas as pd
 from .config import redact_url
 from .engine.calls import run_whole
 from .engine.sync import run_sync
-from .errors import ConfigError, EndpointrError, InputError
+from .errors import ConfigError, InputError
 from .providers.registry import ENDPOINTS
 
 __all__ = [
@@ -43,7 +42,6 @@ __all__ = [
 
 SEED_BATCH_SIZES = (1, 4, 8, 16, 32)
 SEED_CONCURRENT_REQUESTS: tuple[int | str, ...] = (1, 5, 10, 20)
-_READY = "endpointr fake server listening on "
 # every row is sent and nothing is kept: the cells measure the endpoint, not a cache
 _QUIET = {"dedupe": False, "output_dir": None, "progress": False}
 _COLUMNS = [
@@ -123,9 +121,7 @@ def bench(
     counts = [rows or _cell_rows(b, c, model_, max_concurrent_requests, fake) for b, c in cells]
     pool = _distinct(texts, max(counts))
     with _endpoint(fake, model_) as where:
-        kind, call, shown = _call(
-            where, fake, provider, endpoint_url, base_url, model, local, key_name
-        )
+        kind, call, shown = _call(where, provider, endpoint_url, base_url, model, local, key_name)
         if fake:  # the fake server keeps the vectors it made: make them all before timing
             warm = {"batch_size": 32, "concurrent_requests": 20, "progress": False}
             frame = pd.DataFrame({"id": range(len(pool)), "text": pool})
@@ -307,29 +303,19 @@ def _endpoint(fake: bool, model: SeedModel) -> Iterator[str | None]:
     if not fake:
         yield None
         return
-    args = [sys.executable, "-m", "endpointr.testing", "--port", "0"]
-    args += ["--latency", str(model.latency * model.time_scale)]
-    args += ["--per-row-latency", str(model.per_row * model.time_scale)]
-    args += ["--capacity", str(model.capacity), "--retry-after", str(model.time_scale)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith(_READY):
-            raise EndpointrError(f"the fake server did not start: {line!r}")
-        yield line.removeprefix(_READY)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    from .testing.server import server_process
+
+    with server_process(
+        latency=model.latency * model.time_scale,
+        per_row_latency=model.per_row * model.time_scale,
+        capacity=model.capacity,
+        retry_after=model.time_scale,
+    ) as (_, url):
+        yield url
 
 
 def _call(
     fake_url: str | None,
-    fake: bool,
     provider: str,
     endpoint_url: str | None,
     base_url: str | None,
@@ -339,7 +325,7 @@ def _call(
 ) -> tuple[str, dict[str, Any], str]:
     """The registered endpoint to run, the keywords of its call, and what to call it."""
     keys: dict[str, Any] = {} if key_name == "default" else {"key_name": key_name}
-    if fake:
+    if fake_url is not None:
         return "hf.embed", {"endpoint_url": f"{fake_url}/embed", "key_name": None}, "fake"
     if local:
         return "hf.embed", {"endpoint_url": "local"}, "the bundled local model"

@@ -13,25 +13,29 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from ..errors import ServerStartError
 from .app import DEFAULT_RANDOM_KINDS, build_app, set_random_faults
 from .faults import Fault
 from .settings import Settings, add_setting_flags, settings_from_args
 from .state import Poison, ServerState, ServerStats
 
 __all__ = [
+    "READY",
     "FakeServer",
     "add_arguments",
     "main",
     "serve_forever",
     "serve_from_args",
+    "server_process",
     "settings_from_args",
 ]
 
@@ -201,6 +205,33 @@ class FakeServer:
         return self._state.snapshot()
 
 
+READY = "endpointr fake server listening on "  # then the URL: the one line printed
+
+
+@contextlib.contextmanager
+def server_process(**settings: Any) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The fake server in a process of its own (``python -m endpointr.testing``), each
+    of ``settings`` passed as its flag (``per_row_latency=0.002``: ``--per-row-latency
+    0.002``); yields the process and its URL once it listens, and stops it after."""
+    args = [sys.executable, "-m", "endpointr.testing", "--port", "0"]
+    for name, value in settings.items():
+        args += ["--" + name.replace("_", "-"), str(value)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.startswith(READY):
+            raise ServerStartError(f"the fake server did not start: {line!r}")
+        yield proc, line.removeprefix(READY)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def serve_forever(port: int = 8089, host: str = _LOOPBACK, **settings: Any) -> None:
     """Serve in the foreground until SIGINT or SIGTERM.
 
@@ -214,7 +245,7 @@ def serve_forever(port: int = 8089, host: str = _LOOPBACK, **settings: Any) -> N
 
 async def _serve(state: ServerState, host: str, port: int) -> None:
     runner, bound = await _start_site(state, host, port)
-    print(f"endpointr fake server listening on http://{host}:{bound}", flush=True)
+    print(f"{READY}http://{host}:{bound}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
