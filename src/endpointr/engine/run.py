@@ -127,9 +127,10 @@ async def _run(
     cache: ResponseCache | None,
 ) -> tuple[RunStats, ChunkWriter, Copies | None]:
     skip = out.done_ids if out else set()
-    stats = RunStats(total=_remaining(source, skip))
+    left = _left(source, skip)
+    stats = RunStats(total=source.total if left is None else pc.sum(left).as_py() or 0)
     in_memory = options.dedupe and source.in_memory
-    copies = _copies(source, skip) if in_memory else None
+    copies = _copies(source, left) if in_memory else None
     writer = ChunkWriter(
         out.path if out else None,
         chunk_size=options.chunk_size,
@@ -222,14 +223,14 @@ def _prepare(source: Source, endpoint: Endpoint, options: RunOptions) -> OutputD
     return out
 
 
-def _copies(source: Source, skip: set[Any]) -> Copies | None:
-    """The repeated texts of the rows still to send, when the input is in memory."""
+def _copies(source: Source, left: pa.Array | None) -> Copies | None:
+    """The repeated texts of the rows still to send (``left``: which they are; ``None``:
+    all), when the input is in memory."""
     texts = source.text_values()
     if texts is None:
         return None
     ids = source.ids
-    if skip:
-        left = pc.invert(pc.is_in(ids, value_set=pa.array(list(skip), type=ids.type)))
+    if left is not None:
         ids, texts = ids.filter(left), texts[left.to_numpy(zero_copy_only=False)]
     copies = Copies(ids, texts)
     return copies if copies.rows else None
@@ -254,11 +255,11 @@ def _note(line: str) -> None:
     print(f"endpointr: {line}", file=sys.stderr)
 
 
-def _remaining(source: Source, skip: set[Any]) -> int:
+def _left(source: Source, skip: set[Any]) -> pa.Array | None:
+    """Which rows are still to send, when ``skip`` (the ids done) leaves out some."""
     if not skip:
-        return source.total
-    done = pc.is_in(source.ids, value_set=pa.array(list(skip), type=source.ids.type))
-    return source.total - (pc.sum(done).as_py() or 0)
+        return None
+    return pc.invert(pc.is_in(source.ids, value_set=pa.array(list(skip), type=source.ids.type)))
 
 
 def _manifest(source: Source, endpoint: Endpoint, options: RunOptions) -> dict[str, Any]:
