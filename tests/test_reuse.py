@@ -365,11 +365,12 @@ def test_a_stream_keeps_the_most_recent_answers_only() -> None:
     """Row by row (a file), an answer is kept for later rows among the ``keep`` most
     recent distinct texts; rows waiting on a text in flight get its answer, error or not."""
     from endpointr.engine.reuse import WAIT, Reuse
+    from endpointr.engine.runner import RunStats
     from endpointr.providers.hf import HFEmbed
     from endpointr.types import Result
 
     endpoint = HFEmbed.create(endpoint_url="http://127.0.0.1:1/embed")
-    reuse = Reuse(endpoint, keep=2)
+    reuse = Reuse(endpoint, RunStats(), keep=2)
     assert reuse.take(0, "a") is None  # sent
     assert reuse.take(1, "b") is None
     assert reuse.take(2, "a") is WAIT

@@ -13,25 +13,20 @@ of the same settings is answered from the cache, and good answers are kept there
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..io.cache import ResponseCache
 from ..providers.base import Endpoint
 from ..types import Result
 
+if TYPE_CHECKING:
+    from .runner import RunStats
+
 __all__ = ["KEEP", "WAIT", "Reuse"]
 
 KEEP = 4096
 WAIT = object()  # the row waits for a copy of an answer on its way
-
-
-@dataclasses.dataclass(slots=True)
-class ReuseStats:
-    copies: int = 0  # rows answered with another row's answer in this run
-    hits: int = 0  # texts answered from the cache
-    misses: int = 0  # texts looked up in the cache and sent
 
 
 class Reuse:
@@ -41,6 +36,7 @@ class Reuse:
     def __init__(
         self,
         endpoint: Endpoint,
+        stats: RunStats,
         *,
         dedupe: bool = True,
         cache: ResponseCache | None = None,
@@ -50,7 +46,9 @@ class Reuse:
         self._sent: dict[Any, str] = {}  # id of a row on its way -> its text
         self._waiting: dict[str, list[Any]] = {}  # text on its way -> ids waiting for it
         self._answered: OrderedDict[str, Result] = OrderedDict()
-        self.stats = ReuseStats()
+        self.stats = stats  # the run's: copies, cache hits and misses counted as they come
+        if cache is not None:
+            stats.cache_hits, stats.cache_misses = stats.cache_hits or 0, stats.cache_misses or 0
 
     def take(self, row_id: Any, text: str) -> Result | object | None:
         """``None``: send the row. :data:`WAIT`: its text is on its way, it gets a copy of
@@ -111,9 +109,9 @@ class Reuse:
             return None
         found = self._cache.get(self._cache.key(text))
         if found is None:
-            self.stats.misses += 1
+            self.stats.cache_misses = (self.stats.cache_misses or 0) + 1
             return None
-        self.stats.hits += 1
+        self.stats.cache_hits = (self.stats.cache_hits or 0) + 1
         data, status = found
         return Result(id=row_id, value=self._endpoint.from_cache(data), status=status)
 

@@ -315,7 +315,9 @@ async def _send(
     """Run ``pairs``; the endpoint the run ended with, what it changed on the way, and
     what its answers said they were made with. ``dedupe``: rows whose text an earlier row
     of ``pairs`` has get a copy of its answer (see :class:`Reuse`)."""
-    reuse = Reuse(endpoint, dedupe=dedupe, cache=cache) if dedupe or cache is not None else None
+    reuse = (
+        Reuse(endpoint, stats, dedupe=dedupe, cache=cache) if dedupe or cache is not None else None
+    )
     transport = Transport(
         timeout=options.timeout,
         auth_headers=endpoint.auth_headers(key) if key else None,
@@ -339,10 +341,6 @@ async def _send(
             with _interrupts(engine):
                 await engine.run(pairs)
         finally:
-            if reuse is not None:
-                stats.copies += reuse.stats.copies
-                if cache is not None:
-                    stats.cache_hits, stats.cache_misses = reuse.stats.hits, reuse.stats.misses
             await bar.finish()
     return engine.endpoint, engine.changes, engine.served
 
