@@ -14,14 +14,12 @@ of the same settings is answered from the cache, and good answers are kept there
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..io.cache import ResponseCache
 from ..providers.base import Endpoint
 from ..types import Result
-
-if TYPE_CHECKING:
-    from .runner import RunStats
+from .stats import RunStats
 
 __all__ = ["KEEP", "WAIT", "Reuse"]
 
