@@ -1,5 +1,5 @@
 """The subcommands: one per endpoint command of the registry (embed, classify,
-complete), then retry-failed, nearest, serve-local, fake-server, bench and demo."""
+complete), then retry-failed, nearest, serve-local, fake-server, bench, jobs and demo."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ..io.manifest import MANIFEST
 from ..providers.local import INPUT_TYPES, MODEL, ROUTE, local_launch
 from ..providers.registry import ENDPOINTS, for_command
 from . import bench as bench_cli
+from . import jobs as jobs_cli
 from . import nearest
 from .flags import add_endpoint_flags, add_run_flags, chosen_provider, given_keywords, run_input
 
@@ -116,6 +117,16 @@ def register(sub: Any) -> None:
     )
     bench_cli.add_arguments(grid)
     grid.set_defaults(handler=bench_cli.run)
+
+    jobs = sub.add_parser(
+        "jobs",
+        help="provider Batch-API jobs: submit, status, fetch, cancel, list",
+        description="Run a file's rows through OpenAI's Batch API or Anthropic's Message "
+        "Batches (half the price, results within 24 hours): submit them, walk away, and "
+        "fetch the results later, from any process, into the same chunks and columns as "
+        "an online run.",
+    )
+    jobs_cli.add_arguments(jobs)
 
     demo = sub.add_parser(
         "demo",
