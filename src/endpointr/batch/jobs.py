@@ -302,7 +302,14 @@ async def run_batch(
                 await _fetch_ended(spec, http, out, source, states, progress=False)
                 _summary(out, states, progress)
                 return jobs_frame(_records(out), states, out.path)
-            await _follow(spec, http, out, source, progress=progress)
+            try:
+                await _follow(spec, http, out, source, progress=progress)
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                _note(
+                    f"stopped following; the jobs go on at {spec.provider}. The same call "
+                    f"again, or `endpointr jobs fetch {out.path}`, collects them."
+                )
+                raise
             if resubmit_failed:
                 again = _failed_once(out, source.id_var)
                 if again:
