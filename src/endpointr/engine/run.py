@@ -26,6 +26,7 @@ from ..config import redact_url, resolve_key
 from ..errors import EndpointrError, RunStoppedError
 from ..io.cache import ResponseCache
 from ..io.chunks import ChunkWriter, chunk_paths, drop_superseded, read_chunks
+from ..io.frames import take_rows
 from ..io.manifest import (
     OutputDir,
     auto_dir,
@@ -421,7 +422,7 @@ def _collect(
         raise EndpointrError(
             f"{position.null_count} input rows have no result in the output; re-run to send them"
         )
-    table = table.take(position)
+    table = take_rows(table, position)
     if wanted is not source.ids:
         table = table.set_column(0, table.schema.field(0), source.ids)
     return table

@@ -7,7 +7,44 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["to_frame", "widen_vectors"]
+__all__ = ["take_rows", "to_frame", "widen_vectors"]
+
+
+def take_rows(table: pa.Table, position: pa.Array) -> pa.Table:
+    """``table.take(position)``, but a fixed-size float32 vector column made of several
+    chunks is gathered chunk by chunk into one new block: Arrow's own take first joins
+    the chunks into a copy of every vector, then copies them again."""
+    columns = []
+    for column in table.columns:
+        vectors = (
+            isinstance(column, pa.ChunkedArray)
+            and column.num_chunks > 1
+            and pa.types.is_fixed_size_list(column.type)
+            and pa.types.is_float32(column.type.value_type)
+        )
+        columns.append(_gather(column, position) if vectors else column.take(position))
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _gather(column: pa.ChunkedArray, position: pa.Array) -> pa.Array:
+    size = column.type.list_size
+    wanted = position.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    out = np.empty((len(wanted), size), dtype=np.float32)
+    valid = np.zeros(len(wanted), dtype=bool)
+    order = np.argsort(wanted, kind="stable")
+    ordered = wanted[order]
+    start = 0
+    for chunk in column.chunks:
+        low, high = np.searchsorted(ordered, [start, start + len(chunk)])
+        if high > low:
+            rows = ordered[low:high] - start
+            values = chunk.values.slice(chunk.offset * size, len(chunk) * size)
+            block = values.to_numpy(zero_copy_only=False).reshape(len(chunk), size)
+            out[order[low:high]] = block[rows]
+            valid[order[low:high]] = chunk.is_valid().to_numpy(zero_copy_only=False)[rows]
+        start += len(chunk)
+    mask = None if valid.all() else pa.array(~valid)
+    return pa.FixedSizeListArray.from_arrays(pa.array(out.ravel()), size, mask=mask)
 
 
 def to_frame(table: pa.Table, kind: str) -> Any:

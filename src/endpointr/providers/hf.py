@@ -201,6 +201,8 @@ def vectors_to_arrow(values: Sequence[Any]) -> pa.Array:
 
 def fixed_size_vectors(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """``column`` as ``fixed_size_list<float32>`` when every present vector has one length."""
+    if pa.types.is_fixed_size_list(column.type):
+        return column  # already: a cast would copy every vector
     lengths = pc.list_value_length(column)
     bounds = pc.min_max(lengths).as_py()
     low, high = bounds["min"], bounds["max"]
