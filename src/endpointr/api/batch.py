@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
 
 from ..batch.jobs import (
     BatchSpec,
@@ -37,13 +36,22 @@ from ..batch.jobs import (
 )
 from ..batch.lines import (
     anthropic_request,
-    openai_line,
     read_anthropic_line,
     read_jsonl,
-    read_openai_line,
 )
 from ..batch.lines import (
     custom_ids as valid_custom_ids,
+)
+from ..batch.prepare import (
+    batch_route,
+    oai_batch_build_completions_req,
+    oai_batch_build_embed_req,
+    oai_batch_parse_completions,
+    oai_batch_parse_embeddings,
+    oai_batch_prepare_completions,
+    oai_batch_prepare_embeddings,
+    one_text,
+    parsed_frame,
 )
 from ..batch.wire import (
     AnthropicBatches,
@@ -55,12 +63,8 @@ from ..batch.wire import (
 from ..config import resolve_key
 from ..engine.sync import synced
 from ..errors import ConfigError, InputError, JobError
-from ..io.chunks import results_table
-from ..io.frames import to_frame
 from ..io.readers import open_source
 from ..providers.anthropic import AnthropicMessages
-from ..providers.base import Endpoint
-from ..providers.openai import OpenAIChat, OpenAIEmbed
 from ..types import Result, Row
 
 __all__ = [
@@ -113,7 +117,6 @@ __all__ = [
 OPENAI_BASE = "https://api.openai.com/v1"
 ANTHROPIC_BASE = "https://api.anthropic.com"
 _PURPOSES = ("batch", "fine-tune", "assistants", "vision", "user_data", "evals")
-_ROUTES = ("/v1/embeddings", "/v1/chat/completions")
 
 
 # ------------------------------------------------------------------ the one job call
@@ -359,135 +362,6 @@ async def ajobs_cancel(
     return await follow_dir(spec, output_dir, wait=wait, cancel=True, progress=progress)
 
 
-# --------------------------------------------------------------- OpenAI: JSONL lines
-
-
-def _route(endpoint: str) -> str:
-    if endpoint not in _ROUTES:
-        raise ConfigError(f"endpoint must be one of {', '.join(_ROUTES)}, got {endpoint!r}")
-    return endpoint
-
-
-def _embedder(model: str, dimensions: int | None, encoding_format: str) -> OpenAIEmbed:
-    return OpenAIEmbed.create(model=model, dimensions=dimensions, encoding_format=encoding_format)
-
-
-def _chatter(
-    model: str, system_prompt: str | None, temperature: float | None, max_tokens: int, schema: Any
-) -> OpenAIChat:
-    return OpenAIChat.create(
-        model=model,
-        system_prompt=system_prompt,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        schema=schema,
-    )
-
-
-def _one_text(text: Any, custom_id: Any) -> tuple[str, str]:
-    if not isinstance(text, str) or not text.strip():
-        raise InputError("input must be a non-empty string")
-    if custom_id is None or (isinstance(custom_id, str) and not custom_id):
-        raise InputError("id must be given (it becomes the line's custom_id)")
-    return text, str(custom_id)
-
-
-def oai_batch_build_embed_req(
-    input: str,
-    id: Any,
-    model: str = "text-embedding-3-small",
-    dimensions: int | None = None,
-    method: str = "POST",
-    encoding_format: str = "float",
-    endpoint: str = "/v1/embeddings",
-) -> str:
-    """One Batch-API JSONL line that embeds ``input``, with ``custom_id`` ``str(id)``."""
-    if method != "POST":
-        raise ConfigError(f"the Batch API takes only POST lines, got method={method!r}")
-    text, custom = _one_text(input, id)
-    line = openai_line(
-        _embedder(model, dimensions, encoding_format), _route(endpoint), custom, text
-    )
-    return line.decode()
-
-
-def oai_batch_build_completions_req(
-    input: str,
-    id: Any,
-    model: str = "gpt-4.1-nano",
-    system_prompt: str | None = None,
-    temperature: float | None = 0,
-    max_tokens: int = 500,
-    schema: Any = None,
-    method: str = "POST",
-    endpoint: str = "/v1/chat/completions",
-) -> str:
-    """One Batch-API JSONL line that completes ``input`` (the body ``oai_complete_df``
-    sends, ``response_format`` included with ``schema``)."""
-    if method != "POST":
-        raise ConfigError(f"the Batch API takes only POST lines, got method={method!r}")
-    text, custom = _one_text(input, id)
-    chat = _chatter(model, system_prompt, temperature, max_tokens, schema)
-    return openai_line(chat, _route(endpoint), custom, text).decode()
-
-
-def _frame_rows(df: Any, text_var: str, id_var: str) -> list[tuple[str, str]]:
-    source = open_source(df, text_var=text_var, id_var=id_var)
-    rows = []
-    for row_id, text in source.pairs():
-        rows.append(_one_text(text, row_id))
-    names = [c for _, c in rows]
-    if len(set(names)) != len(names):
-        raise InputError(f"{id_var} must be unique as text (it becomes each line's custom_id)")
-    if len(rows) > 50_000:
-        raise InputError(
-            f"{len(rows):,} rows: a Batch file takes at most 50,000 requests; split the frame, "
-            "or use oai_batch_df, which splits it for you"
-        )
-    return rows
-
-
-def oai_batch_prepare_embeddings(
-    df: Any,
-    text_var: str,
-    id_var: str,
-    model: str = "text-embedding-3-small",
-    dimensions: int | None = None,
-    method: str = "POST",
-    encoding_format: str = "float",
-    endpoint: str = "/v1/embeddings",
-) -> str:
-    """The JSONL of a Batch file that embeds every row of ``df`` (lines joined by
-    newlines, ``custom_id`` = the row's id as text)."""
-    embedder = _embedder(model, dimensions, encoding_format)
-    route = _route(endpoint)
-    if method != "POST":
-        raise ConfigError(f"the Batch API takes only POST lines, got method={method!r}")
-    rows = _frame_rows(df, text_var, id_var)
-    return "\n".join(openai_line(embedder, route, c, t).decode() for t, c in rows)
-
-
-def oai_batch_prepare_completions(
-    df: Any,
-    text_var: str,
-    id_var: str,
-    model: str = "gpt-4.1-nano",
-    system_prompt: str | None = None,
-    temperature: float | None = 0,
-    max_tokens: int = 500,
-    schema: Any = None,
-    method: str = "POST",
-    endpoint: str = "/v1/chat/completions",
-) -> str:
-    """The JSONL of a Batch file that completes every row of ``df``."""
-    chat = _chatter(model, system_prompt, temperature, max_tokens, schema)
-    route = _route(endpoint)
-    if method != "POST":
-        raise ConfigError(f"the Batch API takes only POST lines, got method={method!r}")
-    rows = _frame_rows(df, text_var, id_var)
-    return "\n".join(openai_line(chat, route, c, t).decode() for t, c in rows)
-
-
 # ----------------------------------------------------------- OpenAI: Files and Batch
 
 
@@ -589,7 +463,7 @@ async def aoai_batch_start(
     ``url``. Returns the batch object (``id``, ``status``, ...)."""
     async with _openai(key_name, base_url) as api:
         batch: dict[str, Any] = await api.create(
-            _name(file_id, "file_id"), _route(endpoint), completion_window, metadata
+            _name(file_id, "file_id"), batch_route(endpoint), completion_window, metadata
         )
         return batch
 
@@ -626,68 +500,6 @@ async def aoai_batch_cancel(
     async with _openai(key_name, base_url) as api:
         batch: dict[str, Any] = await api.cancel(_name(batch_id, "batch_id"))
         return batch
-
-
-def _content_bytes(content: str | bytes | Sequence[str | bytes]) -> bytes:
-    if isinstance(content, str):
-        return content.encode()
-    if isinstance(content, bytes):
-        return content
-    return b"\n".join(_content_bytes(c) for c in content)
-
-
-def _parsed_frame(
-    lines: list[tuple[str, Result]],
-    endpoint: Endpoint,
-    original_df: Any,
-    id_var: str | None,
-) -> Any:
-    results = [r for _, r in lines]
-    for (custom, _), result in zip(lines, results, strict=True):
-        result.id = custom
-    table = endpoint.finalize(results_table(results, endpoint, "custom_id", pa.string()))
-    if original_df is not None and id_var is not None:
-        table = table.rename_columns([id_var, *table.column_names[1:]])
-    return to_frame(table, "pandas")
-
-
-def _read_openai(content: Any, endpoint: Endpoint) -> list[tuple[str, Result]]:
-    out = []
-    for number, line in read_jsonl(_content_bytes(content)):
-        custom = line.get("custom_id") if isinstance(line, dict) else None
-        if not isinstance(custom, str):
-            out.append(
-                (f"__PARSE_ERROR_LINE_{number}", Result.failed(None, "line is not a result"))
-            )
-            continue
-        out.append((custom, read_openai_line(endpoint, Row(custom, ""), line)))
-    return out
-
-
-def oai_batch_parse_embeddings(
-    content: str | bytes | Sequence[str | bytes],
-    original_df: Any = None,
-    id_var: str | None = None,
-) -> Any:
-    """The rows of a batch's output (and error) file content: ``custom_id`` (renamed to
-    ``id_var`` when ``original_df`` and ``id_var`` are given), ``embedding``, ``.error``,
-    ``.error_msg``, ``.status``, ``.attempts``. A line with a non-200 status or an error
-    is an error row with its message."""
-    endpoint = OpenAIEmbed.create()
-    return _parsed_frame(_read_openai(content, endpoint), endpoint, original_df, id_var)
-
-
-def oai_batch_parse_completions(
-    content: str | bytes | Sequence[str | bytes],
-    original_df: Any = None,
-    id_var: str | None = None,
-    schema: Any = None,
-) -> Any:
-    """The rows of a batch's completions output (and error) file content: the columns of
-    :func:`~endpointr.oai_complete_df`, led by ``custom_id``; with ``schema`` its fields
-    too, validated."""
-    endpoint = OpenAIChat.create(schema=schema)
-    return _parsed_frame(_read_openai(content, endpoint), endpoint, original_df, id_var)
 
 
 # ------------------------------------------------------------------------ Anthropic
@@ -733,7 +545,7 @@ async def aant_batch_create(
     if len(texts) > 100_000:
         raise InputError("a Message Batch takes at most 100,000 requests; use ant_batch_df")
     for text in texts:
-        _one_text(text, 0)
+        one_text(text, 0)
     endpoint = AnthropicMessages.create(
         model=model,
         system_prompt=system_prompt,
@@ -792,7 +604,7 @@ async def aant_batch_results(
             )
             continue
         lines.append((custom, read_anthropic_line(endpoint, Row(custom, ""), line)))
-    frame = _parsed_frame(lines, endpoint, None, None)
+    frame = parsed_frame(lines, endpoint, None, None)
     if ids:
         frame["custom_id"] = [ids.get(c, c) for c in frame["custom_id"]]
     return frame
