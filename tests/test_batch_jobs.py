@@ -548,3 +548,17 @@ def test_an_online_run_retries_a_jobs_failed_rows_in_place(fake: FakeServer) -> 
     sent = sorted(r.json["messages"][-1]["content"] for r in fake.stats.requests)
     assert sent == ["row 1", "row 3"]
     assert pd.read_parquet("out")["id"].is_unique
+
+
+def test_anthropic_split_expiry_and_resubmission(fake: FakeServer) -> None:
+    fake.configure(batch_in_progress=0.4, batch_expire_after=0.25)
+    df = frame(7, [f"id {i}" for i in range(7)])
+    first = ant(fake, df, max_requests=4)
+    assert [len(j.custom_ids) for j in fake.stats.batches.jobs] == [4, 3]
+    expired = first[first[".error_msg"].fillna("").str.startswith("expired")]
+    assert 0 < len(expired) < 7
+    fake.configure(batch_expire_after=None, batch_in_progress=0.05)
+    again = ant(fake, df, max_requests=4, resubmit_failed=True)
+    assert again["id"].tolist() == df["id"].tolist() and not again[".error"].any()
+    assert sum(len(j.custom_ids) for j in fake.stats.batches.jobs[2:]) == len(expired)
+    assert created(fake, "anthropic") == 2 + len(fake.stats.batches.jobs[2:])

@@ -194,7 +194,8 @@ def _ietf_headers(rate: RateInfo) -> dict[str, str]:
     return {
         "RateLimit-Limit": str(budget.limit),
         "RateLimit-Remaining": str(budget.remaining),
-        "RateLimit-Reset": str(math.ceil(budget.reset_seconds)),
+        # a hair off: the window start and "now" are two readings of one clock
+        "RateLimit-Reset": str(math.ceil(budget.reset_seconds - 1e-6)),
         "RateLimit-Policy": f"{budget.limit};w={math.ceil(rate.window)}",
     }
 
