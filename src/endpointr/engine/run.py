@@ -36,6 +36,7 @@ from ..io.manifest import (
     prepare_output_dir,
 )
 from ..io.readers import Source
+from ..io.vectors import VectorBlock
 from ..providers.base import Endpoint
 from ..types import Result
 from .copies import Copies
@@ -142,6 +143,8 @@ async def _run(
         keep=collect,
         # in memory only, the copies are made once, by the final reorder (_collect)
         expand=copies.expand if copies and out else None,
+        # in memory, every row its own text: vectors go straight to their input position
+        vectors=VectorBlock(source.ids) if collect and not out and not copies else None,
     )
     sink: Sink = writer.add
     if copies is not None:
@@ -411,9 +414,11 @@ def _collect(
     tables = read_chunks(earlier) + writer.tables
     if not tables:
         raise EndpointrError("no results were recorded")
-    table = pa.concat_tables(tables, promote_options="permissive")
-    # fixed-size vectors before the reorder: taking from them is a plain strided copy
-    table = endpoint.finalize(latest_per_id(table, source.id_var))
+    table = latest_per_id(pa.concat_tables(tables, promote_options="permissive"), source.id_var)
+    block = writer.vectors if writer.vectors is not None and writer.vectors.holds else None
+    if block is None:
+        # fixed-size vectors before the reorder: taking from them is a plain strided copy
+        table = endpoint.finalize(table)
     # without an output directory the copies were never made: each row takes the result
     # of the row its text was sent with, and its own id
     wanted = source.ids if copies is None or out else copies.sent_with()
@@ -423,6 +428,8 @@ def _collect(
             f"{position.null_count} input rows have no result in the output; re-run to send them"
         )
     table = take_rows(table, position)
+    if block is not None:  # the vectors, in input order already
+        table = endpoint.finalize(block.attach(table, wanted))
     if wanted is not source.ids:
         table = table.set_column(0, table.schema.field(0), source.ids)
     return table

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from ..errors import CheckpointError
 from ..providers.base import Endpoint
 from ..types import Result
+from .vectors import VectorBlock
 
 __all__ = [
     "CHUNK_PATTERN",
@@ -101,7 +102,9 @@ class ChunkWriter:
     a worker thread while the requests in flight go on; results that finish meanwhile
     wait for it (backpressure), so at most one chunk of finished rows is ever uncommitted.
     ``expand`` adds rows to each chunk's table before it is committed (the copies of
-    its results, for rows whose text repeats an earlier row's).
+    its results, for rows whose text repeats an earlier row's). Without a directory,
+    ``vectors`` keeps the vector column of every chunk in one block in input order
+    (:class:`~endpointr.io.vectors.VectorBlock`), the chunk tables keep the rest.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class ChunkWriter:
         stamp: str | None = None,
         keep: bool = False,
         expand: Callable[[pa.Table], pa.Table] | None = None,
+        vectors: VectorBlock | None = None,
     ) -> None:
         self._dir, self._chunk_size = directory, chunk_size
         self._endpoint, self._id_var, self._id_type = endpoint, id_var, id_type
@@ -126,6 +130,7 @@ class ChunkWriter:
         self._next_index = next_chunk_index(directory) if directory else 1
         self._schema = _settled_schema(directory)
         self._keep, self._expand = keep, expand
+        self.vectors = vectors if directory is None else None
         self.tables: list[pa.Table] = []
         self.written: list[Path] = []
 
@@ -168,7 +173,9 @@ class ChunkWriter:
         table = self._conform(results_table(results, self._endpoint, self._id_var, self._id_type))
         if self._expand is not None:  # the rows whose text repeats one of these: after
             table = self._expand(table)  # _conform, fixed-size vectors take as one memcpy
-        if self._dir is None or self._keep:
+        if self.vectors is not None:
+            self.vectors.take(table, self._id_var, self.tables)
+        elif self._dir is None or self._keep:
             self.tables.append(table)
         if self._dir is None:
             return
