@@ -22,15 +22,16 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .config import redact_url
 from .engine.calls import run_whole
 from .engine.sync import run_sync
 from .errors import ConfigError, InputError
 from .providers.registry import ENDPOINTS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "SEED_BATCH_SIZES",
@@ -111,6 +112,8 @@ def bench(
     own environment variable (``HF_API_KEY``, ``OPENAI_API_KEY``); ``None`` sends no key.
     ``out`` also writes the report there.
     """
+    import pandas as pd
+
     _check_grid(batch_sizes, concurrent_requests)
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
         raise ConfigError(f"rows must be a positive integer, got {rows!r}")
@@ -280,6 +283,8 @@ def _read_column(path: Path, text_var: str) -> Any:
             options = pacsv.ConvertOptions(include_columns=[text_var])
             return pacsv.read_csv(path, convert_options=options)
         if suffix in (".jsonl", ".ndjson"):
+            import pandas as pd
+
             return pd.read_json(path, lines=True)
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"cannot read column {text_var!r} of {str(path)!r}: {exc}") from None

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from ..types import Result
@@ -29,6 +28,8 @@ class Copies:
     to a table of their results."""
 
     def __init__(self, ids: pa.Array, texts: np.ndarray) -> None:
+        import pandas as pd  # only in-memory inputs get here: they are frames already
+
         try:
             codes, uniques = pd.factorize(texts, use_na_sentinel=True)
         except TypeError:  # a list or dict among them: only the texts are matched, the
