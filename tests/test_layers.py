@@ -161,3 +161,12 @@ def test_one_text_raises_rate_limit_error_past_the_overload_budget(server: FakeS
             overload_timeout=0.1,
         )
     assert server.stats.request_count > 2
+
+
+def test_import_endpointr_leaves_pandas_until_a_path_needs_it() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, endpointr, endpointr.cli.main; print('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
