@@ -8,6 +8,8 @@ waits, limits, timeouts, output. A :class:`RunOptions` is checked once, when it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -19,9 +21,12 @@ from .retry import RetryPolicy
 from .tokens import TokenCounter
 from .transport import ssl_context
 
-__all__ = ["AUTO_START", "RUN_OPTION_NAMES", "Backoff", "RunOptions"]
+__all__ = ["AUTO_START", "RUN_OPTION_NAMES", "SHARED_FLOW", "Backoff", "RunOptions"]
 
 AUTO_START = 8
+# set by a worker that shares one budget with others (endpointr.ray): it turns the flow
+# control a run starts with into one that takes the worker's share of the budget
+SHARED_FLOW: ContextVar[Callable[[Flow], Flow] | None] = ContextVar("SHARED_FLOW", default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,8 @@ from ..io.vectors import VectorBlock
 from ..providers.base import Endpoint
 from ..types import Result
 from .copies import Copies
-from .options import RunOptions
+from .flow import Flow
+from .options import SHARED_FLOW, RunOptions
 from .progress import Progress
 from .reuse import Reuse
 from .runner import Engine, RunStats, Sink
@@ -336,7 +337,7 @@ async def _send(
             transport,
             sink,
             batch_size=options.rows_per_request,
-            flow=options.flow(time.monotonic(), endpoint.tokenizer_model),
+            flow=_flow(options, endpoint),
             stats=stats,
             reuse=reuse,
         )
@@ -347,6 +348,14 @@ async def _send(
         finally:
             await bar.finish()
     return engine.endpoint, engine.changes, engine.served
+
+
+def _flow(options: RunOptions, endpoint: Endpoint) -> Flow:
+    """The run's flow control; under a shared budget (``SHARED_FLOW``: the workers of a
+    Ray Data stage) adapted to take its share of it."""
+    flow = options.flow(time.monotonic(), endpoint.tokenizer_model)
+    adapt = SHARED_FLOW.get()
+    return adapt(flow) if adapt is not None else flow
 
 
 def _open_cache(endpoint: Endpoint, options: RunOptions) -> ResponseCache | None:
