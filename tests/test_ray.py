@@ -106,9 +106,14 @@ def test_blocks_of_error_rows_only_write_to_parquet_with_the_others(
     # the worked path: re-run only the failed ids, once the server takes them
     with FakeServer(dim=8) as server:
         again = er_ray.hf_embed_ds(
-            ray.data.read_parquet(str(tmp_path / "vectors"))
-            .filter(lambda row: row[".error"])
-            .map(lambda row: {"id": row["id"], "text": f"text {row['id']}."}),
+            dataset(40, blocks=4).join(
+                ray.data.read_parquet(str(tmp_path / "vectors"))
+                .filter(lambda row: row[".error"])
+                .select_columns(["id"]),
+                join_type="inner",
+                on=("id",),
+                num_partitions=2,
+            ),
             text_var="text",
             id_var="id",
             endpoint_url=server.url,

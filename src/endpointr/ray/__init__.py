@@ -58,6 +58,7 @@ __all__ = [
 
 _SYNC_EVERY = 64  # answers between two leases
 _SYNC_SECONDS = 0.25
+_LOOK_EVERY = 8  # answers between two looks at whether a lease has come back
 _BACKOFF = 0.7
 
 
@@ -127,6 +128,7 @@ class SharedLimit:
         self._pending: Any = None
         self._last = time.monotonic()
         self._spent = 0.0
+        self._calls = 0
 
     def on_success(self, latency: float) -> None:
         self._latencies.append(latency)
@@ -146,7 +148,8 @@ class SharedLimit:
 
     def _sync(self, *, force: bool) -> None:
         started = time.perf_counter()
-        if self._pending is not None:
+        self._calls += 1
+        if self._pending is not None and (force or self._calls % _LOOK_EVERY == 0):
             ready, _ = ray.wait([self._pending], timeout=0)
             if ready:
                 self.value = int(ray.get(ready[0]))
