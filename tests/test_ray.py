@@ -161,3 +161,23 @@ def test_completions_and_bad_keywords(cluster: None) -> None:
             endpoint_url="http://127.0.0.1:9",
             output_dir="x",
         )
+
+
+def test_classification_blocks_share_their_label_columns(cluster: None) -> None:
+    with FakeServer() as server:
+        server.poison("text 3.", status=400, message="refused")
+        table = collect(
+            er_ray.hf_classify_ds(
+                dataset(30, blocks=3),
+                text_var="text",
+                id_var="id",
+                endpoint_url=server.url + "/classify",
+                key_name=None,
+                workers=2,
+                batch_size_rows=10,
+            )
+        )
+    assert table.num_rows == 30
+    assert {"NEGATIVE", "NEUTRAL", "POSITIVE", "label", "score"} <= set(table.column_names)
+    failed = table.filter(table.column(".error"))
+    assert failed.column("id").to_pylist() == [3] and failed.column("label")[0].as_py() is None
