@@ -66,6 +66,7 @@ def run_endpointr(url: str, texts: list[str], batch: int) -> Callable[[], int]:
             concurrent_requests=CONCURRENCY,
             output_dir=None,
             progress=False,
+            dedupe=False,  # the texts repeat (a pool cycled); the loops send every row too
         )
         return int((~out[".error"]).sum())
 

@@ -95,7 +95,10 @@ class VectorBlock:
             block = values.to_numpy(zero_copy_only=False).reshape(len(chunk), size)
             valid = chunk.is_valid().to_numpy(zero_copy_only=False)
             where = positions[start : start + len(chunk)]
-            self._block[where[valid]] = block[valid]
+            if chunk.null_count:
+                self._block[where[valid]] = block[valid]
+            else:
+                self._block[where] = block
             self._valid[where] = valid
             start += len(chunk)
 
