@@ -14,9 +14,12 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+import inspect  # noqa: E402
+
+import endpointr as er  # noqa: E402
 import endpointr.ray as er_ray  # noqa: E402
 from endpointr.errors import ConfigError  # noqa: E402
-from endpointr.testing import FakeServer  # noqa: E402
+from endpointr.testing import FakeServer, Fault  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +106,18 @@ def test_blocks_of_error_rows_only_write_to_parquet_with_the_others(
     assert failed == [1, *range(10, 20)]
     messages = back.filter(back.column(".error")).column(".error_msg").to_pylist()
     assert all("refused" in m for m in messages)
-    # the worked path: re-run only the failed ids, once the server takes them
+    # the worked path: re-run only the failed ids, once the server takes them; the ids
+    # alone are read (two columns), then each block is filtered: no shuffle, no join
+    redo = pq.read_table(
+        tmp_path / "vectors", columns=["id"], filters=[(".error", "==", True)]
+    ).column("id")
+
+    def only_failed(batch: pa.Table) -> pa.Table:
+        return batch.filter(pa.compute.is_in(batch.column("id"), value_set=redo))
+
     with FakeServer(dim=8) as server:
         again = er_ray.hf_embed_ds(
-            dataset(40, blocks=4).join(
-                ray.data.read_parquet(str(tmp_path / "vectors"))
-                .filter(lambda row: row[".error"])
-                .select_columns(["id"]),
-                join_type="inner",
-                on=("id",),
-                num_partitions=2,
-            ),
+            dataset(40, blocks=4).map_batches(only_failed, batch_format="pyarrow"),
             text_var="text",
             id_var="id",
             endpoint_url=server.url,
@@ -165,8 +169,8 @@ def test_completions_and_bad_keywords(cluster: None) -> None:
 
 def test_classification_blocks_share_their_label_columns(cluster: None) -> None:
     with FakeServer() as server:
-        server.poison("text 3.", status=400, message="refused")
-        table = collect(
+        server.poison("text 2", status=400, message="refused")  # 2 and 20..29: a whole block
+        blocks = ray.get(
             er_ray.hf_classify_ds(
                 dataset(30, blocks=3),
                 text_var="text",
@@ -175,9 +179,58 @@ def test_classification_blocks_share_their_label_columns(cluster: None) -> None:
                 key_name=None,
                 workers=2,
                 batch_size_rows=10,
-            )
+            ).to_arrow_refs()
         )
+    assert all(b.schema.equals(blocks[0].schema) for b in blocks)  # error block included
+    table = pa.concat_tables(blocks)
     assert table.num_rows == 30
     assert {"NEGATIVE", "NEUTRAL", "POSITIVE", "label", "score"} <= set(table.column_names)
     failed = table.filter(table.column(".error"))
-    assert failed.column("id").to_pylist() == [3] and failed.column("label")[0].as_py() is None
+    assert sorted(failed.column("id").to_pylist()) == [2, *range(20, 30)]
+    assert failed.column("NEGATIVE").null_count == 11
+
+
+def test_a_retry_after_pauses_every_worker(cluster: None) -> None:
+    with FakeServer(dim=8, latency=0.05) as server:
+        server.script(*[Fault.ok()] * 60, Fault.status(429, retry_after=2.0))
+        out = er_ray.hf_embed_ds(
+            dataset(1600, blocks=4),
+            text_var="text",
+            id_var="id",
+            endpoint_url=server.url,
+            key_name=None,
+            batch_size=4,
+            concurrent_requests=8,
+            workers=2,
+            batch_size_rows=400,
+        )
+        table = collect(out)
+        records = server.stats.requests
+    assert table.num_rows == 1600 and not pa.compute.any(table.column(".error")).as_py()
+    (refused,) = [r for r in records if r.status == 429]
+    assert refused.t_end is not None
+    # the other worker learns of the pause from its next lease (a few tenths of a second):
+    # from then on until the Retry-After is over, no worker sends
+    quiet = [r for r in records if refused.t_end + 1.0 < r.t_start < refused.t_end + 1.8]
+    assert quiet == []
+    assert ray.get(out._endpointr_budget.stats.remote())["pauses"] >= 1
+
+
+def test_the_stages_show_the_keywords_of_their_twins() -> None:
+    pairs = [
+        (er_ray.hf_embed_ds, er.hf_embed_df),
+        (er_ray.hf_classify_ds, er.hf_classify_df),
+        (er_ray.oai_embed_ds, er.oai_embed_df),
+        (er_ray.oai_complete_ds, er.oai_complete_df),
+        (er_ray.ant_complete_ds, er.ant_complete_df),
+    ]
+    files = {"df", "output_dir", "chunk_size", "overwrite", "retry_failed", "cache_dir"}
+    for stage, twin in pairs:
+        shown = inspect.signature(stage).parameters
+        theirs = inspect.signature(twin).parameters
+        assert set(shown) == {"ds", "workers", "batch_size_rows", "num_cpus"} | (
+            set(theirs) - files - {"wide", "progress"}
+        )
+        for name in ("concurrent_requests", "batch_size", "timeout", "key_name"):
+            if name in theirs:
+                assert shown[name].default == theirs[name].default

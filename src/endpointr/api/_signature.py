@@ -15,7 +15,7 @@ from ..engine.options import RunOptions
 from ..errors import ConfigError
 from ..providers.base import Endpoint
 
-__all__ = ["takes"]
+__all__ = ["shown_keywords", "takes", "unknown_keyword"]
 
 F = TypeVar("F", bound=Callable[..., Coroutine[Any, Any, Any]])
 # the endpoint keywords whose None stands for the model or URL the endpoint declares
@@ -34,26 +34,14 @@ def takes(cls: type[Endpoint], keywords: type) -> Callable[[F], F]:
         explicit = [
             p for p in inspect.signature(afunc).parameters.values() if p.kind != p.VAR_KEYWORD
         ]
-        hints = typing.get_type_hints(keywords)
-        order = [*endpoint_keywords(cls), *(f.name for f in fields(RunOptions)), *SHOWN]
-        names = sorted(hints, key=order.index)
-        table = "output_dir" in hints
-        shown = [
-            inspect.Parameter(
-                n,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=_shown_default(cls, n, table),
-                annotation=hints[n],
-            )
-            for n in names
-        ]
-        allowed = {p.name for p in explicit} | set(names)
+        shown = shown_keywords(cls, keywords)
+        allowed = {p.name for p in explicit} | {p.name for p in shown}
 
         @functools.wraps(afunc)
         async def checked(*args: Any, **kw: Any) -> Any:
             for name in kw:
                 if name not in allowed:
-                    raise _unknown(afunc.__name__.removeprefix("a"), name, allowed)
+                    raise unknown_keyword(afunc.__name__.removeprefix("a"), name, allowed)
             return await afunc(*args, **kw)
 
         whole = inspect.signature(afunc).replace(parameters=[*explicit, *shown])
@@ -61,6 +49,23 @@ def takes(cls: type[Endpoint], keywords: type) -> Callable[[F], F]:
         return checked  # type: ignore[return-value]
 
     return decorate
+
+
+def shown_keywords(cls: type[Endpoint], keywords: type) -> list[inspect.Parameter]:
+    """The keyword-only parameters of the TypedDict ``keywords``, in the order and with
+    the defaults ``cls`` gives them: what a public function's signature lists."""
+    hints = typing.get_type_hints(keywords)
+    order = [*endpoint_keywords(cls), *(f.name for f in fields(RunOptions)), *SHOWN]
+    table = "output_dir" in hints
+    return [
+        inspect.Parameter(
+            n,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=_shown_default(cls, n, table),
+            annotation=hints[n],
+        )
+        for n in sorted(hints, key=order.index)
+    ]
 
 
 def _shown_default(cls: type[Endpoint], name: str, table: bool) -> Any:
@@ -76,7 +81,8 @@ def _shown_default(cls: type[Endpoint], name: str, table: bool) -> Any:
     return {**run, **declared_defaults(cls), **({} if table else MANY)}[name]
 
 
-def _unknown(function: str, name: str, allowed: set[str]) -> ConfigError:
+def unknown_keyword(function: str, name: str, allowed: set[str]) -> ConfigError:
+    """The error for a keyword ``function`` does not take, naming the closest it does."""
     close = difflib.get_close_matches(name, sorted(allowed), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return ConfigError(f"{function}() takes no keyword {name!r}{hint}")
