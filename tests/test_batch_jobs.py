@@ -407,6 +407,20 @@ def test_the_key_is_sent_but_never_written(
     captured = capsys.readouterr()
     written = b"".join(p.read_bytes() for p in Path("out").rglob("*") if p.is_file())
     assert secret not in captured.out + captured.err and secret.encode() not in written
+    fake.configure(api_key=None)  # a URL's own credentials instead of a key
+    creds = er.oai_batch_df(
+        frame(2),
+        text_var="text",
+        id_var="id",
+        base_url=fake.url.replace("://", "://user:hunter22@") + "/v1",
+        key_name=None,
+        output_dir="creds",
+        poll_interval=POLL,
+        progress=False,
+    )
+    assert not creds[".error"].any()
+    assert b"hunter22" not in Path("creds/_metadata.json").read_bytes()
+    fake.configure(api_key=secret)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000000000")
     with pytest.raises(er.RequestError) as caught:
         oai_keyed = er.oai_batch_df
@@ -430,6 +444,7 @@ def test_dry_run_estimates_and_counts_what_is_done(fake: FakeServer) -> None:
     fresh = oai(fake, df, dry_run=True, output_dir="fresh", max_requests=4)
     assert (fresh.requests, fresh.jobs, fresh.files) == (6, 2, 2)
     assert fresh.input_tokens >= 6 and fresh.bytes > 0
+    assert not Path("fresh").exists()  # nothing left behind
     assert created(fake, "openai") == 1
 
 

@@ -219,7 +219,10 @@ def _positive(value: int | None, name: str, default: int) -> int:
 
 
 def _json_safe(name: str, value: Any, endpoint: Endpoint) -> Any:
-    """A keyword as the manifest keeps it: a schema as its JSON, the rest as given."""
+    """A keyword as the manifest keeps it: a schema as its JSON, a URL with any secret
+    in it masked, the rest as given."""
+    if name in ("base_url", "endpoint_url") and isinstance(value, str):
+        return redact_url(value)
     if name == "schema" and isinstance(endpoint, ChatEndpoint) and endpoint.schema is not None:
         s = endpoint.schema
         return {
@@ -322,6 +325,9 @@ async def run_batch(
         return _collect(out, source, endpoint)
     finally:
         out.release()
+        if dry_run:  # a dry run leaves no empty directory behind
+            with contextlib.suppress(OSError):
+                out.path.rmdir()
 
 
 def _prepare(spec: BatchSpec, source: Source, output_dir: str | Path, overwrite: bool) -> OutputDir:
