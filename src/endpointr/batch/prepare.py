@@ -35,6 +35,7 @@ _ROUTES = ("/v1/embeddings", "/v1/chat/completions")
 
 
 def batch_route(endpoint: str) -> str:
+    """``endpoint`` if it is a route the Batch API runs, else :class:`ConfigError`."""
     if endpoint not in _ROUTES:
         raise ConfigError(f"endpoint must be one of {', '.join(_ROUTES)}, got {endpoint!r}")
     return endpoint
@@ -57,6 +58,7 @@ def _chatter(
 
 
 def one_text(text: Any, custom_id: Any) -> tuple[str, str]:
+    """``(text, custom_id as text)``; :class:`InputError` for an empty text or no id."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("input must be a non-empty string")
     if custom_id is None or (isinstance(custom_id, str) and not custom_id):
