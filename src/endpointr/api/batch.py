@@ -37,7 +37,6 @@ from ..batch.jobs import (
 from ..batch.lines import (
     anthropic_request,
     read_anthropic_line,
-    read_jsonl,
 )
 from ..batch.lines import (
     custom_ids as valid_custom_ids,
@@ -52,6 +51,7 @@ from ..batch.prepare import (
     oai_batch_prepare_embeddings,
     one_text,
     parsed_frame,
+    read_lines,
 )
 from ..batch.wire import (
     AnthropicBatches,
@@ -65,7 +65,6 @@ from ..engine.sync import synced
 from ..errors import ConfigError, InputError, JobError
 from ..io.readers import open_source
 from ..providers.anthropic import AnthropicMessages
-from ..types import Result, Row
 
 __all__ = [
     "aant_batch_cancel",
@@ -138,6 +137,31 @@ def _settings(
         "chunk_size": chunk_size,
         **rest,
     }
+
+
+async def _run(
+    spec: BatchSpec,
+    df: Any,
+    text_var: str,
+    id_var: str,
+    output_dir: str | Path,
+    wait: bool,
+    resubmit_failed: bool,
+    dry_run: bool,
+    overwrite: bool,
+    progress: bool,
+) -> Any:
+    """The job call of ``spec`` over ``df``, once its keywords are checked."""
+    return await run_batch(
+        spec,
+        open_source(df, text_var=text_var, id_var=id_var),
+        output_dir=output_dir,
+        wait=wait,
+        resubmit_failed=resubmit_failed,
+        dry_run=dry_run,
+        overwrite=overwrite,
+        progress=progress,
+    )
 
 
 async def aoai_batch_df(
@@ -230,16 +254,8 @@ async def aoai_batch_df(
             poll_interval, timeout, max_retries, chunk_size, verify=verify, ca_bundle=ca_bundle
         ),
     )
-    source = open_source(df, text_var=text_var, id_var=id_var)
-    return await run_batch(
-        spec,
-        source,
-        output_dir=output_dir,
-        wait=wait,
-        resubmit_failed=resubmit_failed,
-        dry_run=dry_run,
-        overwrite=overwrite,
-        progress=progress,
+    return await _run(
+        spec, df, text_var, id_var, output_dir, wait, resubmit_failed, dry_run, overwrite, progress
     )
 
 
@@ -300,16 +316,8 @@ async def aant_batch_df(
             poll_interval, timeout, max_retries, chunk_size, verify=verify, ca_bundle=ca_bundle
         ),
     )
-    source = open_source(df, text_var=text_var, id_var=id_var)
-    return await run_batch(
-        spec,
-        source,
-        output_dir=output_dir,
-        wait=wait,
-        resubmit_failed=resubmit_failed,
-        dry_run=dry_run,
-        overwrite=overwrite,
-        progress=progress,
+    return await _run(
+        spec, df, text_var, id_var, output_dir, wait, resubmit_failed, dry_run, overwrite, progress
     )
 
 
@@ -595,15 +603,7 @@ async def aant_batch_results(
                 f"{batch.get('processing_status')!r}); its results come once it has"
             )
         content = await api.results(batch)
-    lines = []
-    for number, line in read_jsonl(content):
-        custom = line.get("custom_id") if isinstance(line, dict) else None
-        if not isinstance(custom, str):
-            lines.append(
-                (f"__PARSE_ERROR_LINE_{number}", Result.failed(None, "line is not a result"))
-            )
-            continue
-        lines.append((custom, read_anthropic_line(endpoint, Row(custom, ""), line)))
+    lines = read_lines(content, lambda row, line: read_anthropic_line(endpoint, row, line))
     frame = parsed_frame(lines, endpoint, None, None)
     if ids:
         frame["custom_id"] = [ids.get(c, c) for c in frame["custom_id"]]

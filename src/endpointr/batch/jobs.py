@@ -37,6 +37,7 @@ from ..io.frames import to_frame
 from ..io.manifest import (
     OutputDir,
     auto_dir,
+    committed_ids,
     finish_manifest,
     latest_per_id,
     now_iso,
@@ -57,8 +58,8 @@ from .lines import (
     missing,
     openai_line,
     read_anthropic_line,
-    read_jsonl,
     read_openai_line,
+    result_lines,
 )
 from .wire import AnthropicBatches, BatchHttp, OpenAIBatches, anthropic_headers, openai_headers
 
@@ -248,7 +249,7 @@ def spec_from_manifest(
     if base_url is not None:
         call.pop("endpoint_url", None)
         call["base_url"] = base_url
-    spec = batch_spec(
+    return batch_spec(
         str(section["provider"]),
         str(section["task"]),
         call,
@@ -256,7 +257,6 @@ def spec_from_manifest(
         completion_window=str(section.get("completion_window", "24h")),
         **settings,
     )
-    return spec
 
 
 # ---------------------------------------------------------------------------- the call
@@ -302,11 +302,11 @@ async def run_batch(
                 await _submit(spec, http, out, left, id_type=source.ids.type, resubmission=False)
             if not wait:
                 states = [await _state(spec, http, r) for r in _records(out)]
-                await _fetch_ended(spec, http, out, source, states, progress=False)
+                await _fetch_ended(spec, http, out, states, progress=False)
                 _summary(out, states, progress)
                 return jobs_frame(_records(out), states, out.path)
             try:
-                await _follow(spec, http, out, source, progress=progress)
+                await _follow(spec, http, out, progress=progress)
             except (KeyboardInterrupt, asyncio.CancelledError):
                 _note(
                     f"stopped following; the jobs go on at {spec.provider}. The same call "
@@ -314,14 +314,7 @@ async def run_batch(
                 )
                 raise
             if resubmit_failed:
-                again = _failed_once(out, source.id_var)
-                if again:
-                    if progress:
-                        _note(f"resubmitting {len(again):,} failed rows once, as a new job")
-                    await _submit(
-                        spec, http, out, again, id_type=source.ids.type, resubmission=True
-                    )
-                    await _follow(spec, http, out, source, progress=progress)
+                await _resubmit(spec, http, out, progress=progress)
         return _collect(out, source, endpoint)
     finally:
         out.release()
@@ -560,21 +553,19 @@ async def _state(spec: BatchSpec, http: BatchHttp, record: dict[str, Any]) -> Jo
     return JobState(record, status, final, {k: int(v) for k, v in counts.items()}, dict(batch))
 
 
-async def _follow(
-    spec: BatchSpec, http: BatchHttp, out: OutputDir, source: Source | None, *, progress: bool
-) -> None:
+async def _follow(spec: BatchSpec, http: BatchHttp, out: OutputDir, *, progress: bool) -> None:
     """Poll every unfetched job until it ends, fetching each as it does."""
     started = time.monotonic()
     shown = ""
     while True:
         states = [await _state(spec, http, r) for r in _records(out)]
-        await _fetch_ended(spec, http, out, source, states, progress=progress)
+        await _fetch_ended(spec, http, out, states, progress=progress)
         line = _progress_line(states, time.monotonic() - started)
         if progress and line != shown:
             _note(line)
             shown = line
         if all(s.record.get("fetched") for s in states):
-            _finish(out, source)
+            _finish(out)
             return
         await asyncio.sleep(spec.poll_interval)
 
@@ -583,7 +574,6 @@ async def _fetch_ended(
     spec: BatchSpec,
     http: BatchHttp,
     out: OutputDir,
-    source: Source | None,
     states: Sequence[JobState],
     *,
     progress: bool,
@@ -617,7 +607,7 @@ async def _results(
     spec: BatchSpec, http: BatchHttp, out: OutputDir, state: JobState
 ) -> list[Result]:
     """One result per row of the ended job of ``state``, matched by custom id."""
-    table = _read_map(out, state.record, ["custom_id", "id", "text"])
+    table = _read_map(out, state.record, ["custom_id", "id"])
     rows = {
         c: Row(i, "")
         for c, i in zip(
@@ -635,15 +625,13 @@ async def _results(
             file_id = batch.get(name)
             if not file_id:
                 continue
-            for _, line in read_jsonl(await api.content(str(file_id))):
-                custom = line.get("custom_id") if isinstance(line, dict) else None
-                if isinstance(custom, str) and custom in rows and custom not in found:
+            for _, custom, line in result_lines(await api.content(str(file_id))):
+                if custom is not None and custom in rows and custom not in found:
                     found[custom] = read_openai_line(spec.endpoint, rows[custom], line)
     else:
         content = await AnthropicBatches(http).results(batch)
-        for _, line in read_jsonl(content):
-            custom = line.get("custom_id") if isinstance(line, dict) else None
-            if isinstance(custom, str) and custom in rows and custom not in found:
+        for _, custom, line in result_lines(content):
+            if custom is not None and custom in rows and custom not in found:
                 found[custom] = read_anthropic_line(spec.endpoint, rows[custom], line)
     return [found.get(c) or missing(row.id) for c, row in rows.items()]
 
@@ -664,11 +652,11 @@ async def _write(
     """Commit ``results`` as chunks; rows already committed are skipped, unless they
     ``replace_old`` ones (a resubmission), which then leave the older chunks."""
     if not replace_old:
-        done = _committed(out, id_var)
+        done, _ = committed_ids(out.path, id_var, retry_failed=False)
         results = [r for r in results if r.id not in done]
     if not results:
         return 0
-    id_type = _read_type(out, id_var, results)
+    id_type = _read_type(out, id_var)
     writer = ChunkWriter(
         out.path,
         chunk_size=spec.chunk_size,
@@ -686,18 +674,25 @@ async def _write(
     return len(results)
 
 
-def _committed(out: OutputDir, id_var: str) -> set[Any]:
-    done: set[Any] = set()
-    for table in read_chunks(chunk_paths(out.path), columns=[id_var]):
-        done.update(table.column(id_var).to_pylist())
-    return done
-
-
-def _read_type(out: OutputDir, id_var: str, results: Sequence[Result]) -> pa.DataType:
+def _read_type(out: OutputDir, id_var: str) -> pa.DataType:
+    """The type of the run's ids, as the jobs' maps keep it."""
     for record in _records(out):
-        with contextlib.suppress(CheckpointError):
+        with contextlib.suppress(OSError, pa.ArrowException):
             return pq.read_schema(_map_path(out, record)).field("id").type
-    return pa.array([r.id for r in results[:1000]]).type
+    raise CheckpointError(f"{out.path / JOBS} holds no readable map of a job's rows")
+
+
+async def _resubmit(spec: BatchSpec, http: BatchHttp, out: OutputDir, *, progress: bool) -> None:
+    """Send the failed rows once more, as a new job, and follow it to its end."""
+    id_var = str(out.manifest["id_var"])
+    again = _failed_once(out, id_var)
+    if not again:
+        return
+    if progress:
+        _note(f"resubmitting {len(again):,} failed rows once, as a new job")
+    id_type = _read_type(out, id_var)
+    await _submit(spec, http, out, again, id_type=id_type, resubmission=True)
+    await _follow(spec, http, out, progress=progress)
 
 
 def _failed_once(out: OutputDir, id_var: str) -> list[tuple[Any, str]]:
@@ -724,7 +719,7 @@ def _failed_once(out: OutputDir, id_var: str) -> list[tuple[Any, str]]:
     return rows
 
 
-def _finish(out: OutputDir, source: Source | None) -> None:
+def _finish(out: OutputDir) -> None:
     records = _records(out)
     this_run = {
         "jobs": len(records),
@@ -888,18 +883,12 @@ async def follow_dir(
             if cancel:
                 await _cancel(spec, http, out, progress=progress)
             if wait:
-                await _follow(spec, http, out, None, progress=progress)
+                await _follow(spec, http, out, progress=progress)
                 if resubmit_failed:
-                    again = _failed_once(out, str(manifest["id_var"]))
-                    if again:
-                        if progress:
-                            _note(f"resubmitting {len(again):,} failed rows once, as a new job")
-                        id_type = _read_type(out, str(manifest["id_var"]), [])
-                        await _submit(spec, http, out, again, id_type=id_type, resubmission=True)
-                        await _follow(spec, http, out, None, progress=progress)
+                    await _resubmit(spec, http, out, progress=progress)
             states = [await _state(spec, http, r) for r in _records(out)]
             if not wait:
-                await _fetch_ended(spec, http, out, None, states, progress=progress)
+                await _fetch_ended(spec, http, out, states, progress=progress)
             return jobs_frame(_records(out), states, out.path)
     finally:
         out.release()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,8 +30,8 @@ __all__ = [
     "missing",
     "openai_line",
     "read_anthropic_line",
-    "read_jsonl",
     "read_openai_line",
+    "result_lines",
 ]
 
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -113,16 +113,19 @@ def jsonl(lines: Iterable[bytes]) -> bytes:
     return b"".join(line + b"\n" for line in lines)
 
 
-def read_jsonl(content: bytes) -> Iterable[tuple[int, Any]]:
-    """``(line number, value)`` of each non-blank line; ``value`` is ``None`` for a line
-    that is not JSON."""
+def result_lines(content: bytes) -> Iterator[tuple[int, str | None, Any]]:
+    """``(line number, custom_id, line)`` of each non-blank line of a batch's results;
+    ``custom_id`` is ``None`` for a line that is not a JSON object with a string one."""
     for number, raw in enumerate(content.splitlines(), 1):
         if not raw.strip():
             continue
         try:
-            yield number, orjson.loads(raw)
+            line = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            yield number, None
+            yield number, None, None
+            continue
+        custom = line.get("custom_id") if isinstance(line, dict) else None
+        yield number, custom if isinstance(custom, str) else None, line
 
 
 def _answer(endpoint: Endpoint, row: Row, status: int, body: Any) -> Result:

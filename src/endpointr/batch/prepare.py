@@ -5,7 +5,7 @@ registered endpoints exactly as an online run sends each body) and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -17,7 +17,7 @@ from ..io.readers import open_source
 from ..providers.base import Endpoint
 from ..providers.openai import OpenAIChat, OpenAIEmbed
 from ..types import Result, Row
-from .lines import openai_line, read_jsonl, read_openai_line
+from .lines import openai_line, read_openai_line, result_lines
 
 __all__ = [
     "batch_route",
@@ -29,6 +29,7 @@ __all__ = [
     "oai_batch_prepare_embeddings",
     "one_text",
     "parsed_frame",
+    "read_lines",
 ]
 
 _ROUTES = ("/v1/embeddings", "/v1/chat/completions")
@@ -76,13 +77,8 @@ def oai_batch_build_embed_req(
     endpoint: str = "/v1/embeddings",
 ) -> str:
     """One Batch-API JSONL line that embeds ``input``, with ``custom_id`` ``str(id)``."""
-    if method != "POST":
-        raise ConfigError(f"the Batch API takes only POST lines, got method={method!r}")
-    text, custom = one_text(input, id)
-    line = openai_line(
-        _embedder(model, dimensions, encoding_format), batch_route(endpoint), custom, text
-    )
-    return line.decode()
+    embedder = _embedder(model, dimensions, encoding_format)
+    return _jsonl(embedder, endpoint, method, [one_text(input, id)])
 
 
 def oai_batch_build_completions_req(
@@ -98,11 +94,16 @@ def oai_batch_build_completions_req(
 ) -> str:
     """One Batch-API JSONL line that completes ``input`` (the body ``oai_complete_df``
     sends, ``response_format`` included with ``schema``)."""
+    chat = _chatter(model, system_prompt, temperature, max_tokens, schema)
+    return _jsonl(chat, endpoint, method, [one_text(input, id)])
+
+
+def _jsonl(endpoint: Endpoint, route: str, method: str, rows: Sequence[tuple[str, str]]) -> str:
+    """The JSONL lines (joined by newlines) of ``(text, custom_id)`` rows to ``route``."""
     if method != "POST":
         raise ConfigError(f"the Batch API takes only POST lines, got method={method!r}")
-    text, custom = one_text(input, id)
-    chat = _chatter(model, system_prompt, temperature, max_tokens, schema)
-    return openai_line(chat, batch_route(endpoint), custom, text).decode()
+    url = batch_route(route)
+    return "\n".join(openai_line(endpoint, url, c, t).decode() for t, c in rows)
 
 
 def _frame_rows(df: Any, text_var: str, id_var: str) -> list[tuple[str, str]]:
@@ -134,11 +135,7 @@ def oai_batch_prepare_embeddings(
     """The JSONL of a Batch file that embeds every row of ``df`` (lines joined by
     newlines, ``custom_id`` = the row's id as text)."""
     embedder = _embedder(model, dimensions, encoding_format)
-    route = batch_route(endpoint)
-    if method != "POST":
-        raise ConfigError(f"the Batch API takes only POST lines, got method={method!r}")
-    rows = _frame_rows(df, text_var, id_var)
-    return "\n".join(openai_line(embedder, route, c, t).decode() for t, c in rows)
+    return _jsonl(embedder, endpoint, method, _frame_rows(df, text_var, id_var))
 
 
 def oai_batch_prepare_completions(
@@ -155,11 +152,7 @@ def oai_batch_prepare_completions(
 ) -> str:
     """The JSONL of a Batch file that completes every row of ``df``."""
     chat = _chatter(model, system_prompt, temperature, max_tokens, schema)
-    route = batch_route(endpoint)
-    if method != "POST":
-        raise ConfigError(f"the Batch API takes only POST lines, got method={method!r}")
-    rows = _frame_rows(df, text_var, id_var)
-    return "\n".join(openai_line(chat, route, c, t).decode() for t, c in rows)
+    return _jsonl(chat, endpoint, method, _frame_rows(df, text_var, id_var))
 
 
 def _content_bytes(content: str | bytes | Sequence[str | bytes]) -> bytes:
@@ -185,17 +178,23 @@ def parsed_frame(
     return to_frame(table, "pandas")
 
 
-def _read_openai(content: Any, endpoint: Endpoint) -> list[tuple[str, Result]]:
+def read_lines(content: bytes, read: Callable[[Row, Any], Result]) -> list[tuple[str, Result]]:
+    """``(custom_id, result)`` of every line of a batch's results, each read with
+    ``read``; a line that is not a result is an error row ``__PARSE_ERROR_LINE_<n>``."""
     out = []
-    for number, line in read_jsonl(_content_bytes(content)):
-        custom = line.get("custom_id") if isinstance(line, dict) else None
-        if not isinstance(custom, str):
-            out.append(
-                (f"__PARSE_ERROR_LINE_{number}", Result.failed(None, "line is not a result"))
-            )
-            continue
-        out.append((custom, read_openai_line(endpoint, Row(custom, ""), line)))
+    for number, custom, line in result_lines(content):
+        if custom is None:
+            failed = Result.failed(None, "line is not a result")
+            out.append((f"__PARSE_ERROR_LINE_{number}", failed))
+        else:
+            out.append((custom, read(Row(custom, ""), line)))
     return out
+
+
+def _read_openai(content: Any, endpoint: Endpoint) -> list[tuple[str, Result]]:
+    return read_lines(
+        _content_bytes(content), lambda row, line: read_openai_line(endpoint, row, line)
+    )
 
 
 def oai_batch_parse_embeddings(

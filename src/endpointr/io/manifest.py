@@ -32,6 +32,7 @@ __all__ = [
     "MANIFEST",
     "OutputDir",
     "auto_dir",
+    "committed_ids",
     "fingerprint",
     "finish_manifest",
     "now_iso",
@@ -117,7 +118,7 @@ def prepare_output_dir(
     lock = _lock(path)
     if overwrite:
         _clear(path)
-    done, resumed = _committed_ids(path, id_var, retry_failed) if old else (set(), 0)
+    done, resumed = committed_ids(path, id_var, retry_failed=retry_failed) if old else (set(), 0)
     manifest = dict(old or {})
     manifest.update(fingerprint=print_, request_settings=request_settings)
     return OutputDir(path, done, resumed, manifest, lock)
@@ -195,7 +196,9 @@ def _mismatch(path: Path, old: dict[str, Any], new: dict[str, Any]) -> str:
     )
 
 
-def _committed_ids(path: Path, id_var: str, retry_failed: bool) -> tuple[set[Any], int]:
+def committed_ids(path: Path, id_var: str, *, retry_failed: bool) -> tuple[set[Any], int]:
+    """The ids committed in ``path``'s chunks (with ``retry_failed``: only those without
+    an error), and how many."""
     done: set[Any] = set()
     for table in read_chunks(chunk_paths(path), columns=[id_var, ".error"]):
         ids = table.column(id_var)
