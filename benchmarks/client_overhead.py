@@ -37,7 +37,13 @@ from _common import (
     status_mb,
 )
 
-CLIENTS = ("endpointr", "aiohttp+json", "aiohttp+orjson", "aiohttp+orjson+numpy")
+CLIENTS = (
+    "endpointr",
+    "endpointr-plain",
+    "aiohttp+json",
+    "aiohttp+orjson",
+    "aiohttp+orjson+numpy",
+)
 CONCURRENCY = 64
 DISTINCT_TEXTS = 512
 
@@ -82,7 +88,11 @@ def run_aiohttp(name: str, url: str, texts: list[str], batch: int) -> Callable[[
 def client_main(args: argparse.Namespace) -> None:
     """Client process: build inputs, then time the work and print one JSON line."""
     texts = texts_for(Path(args.texts), args.batch, args.requests)
-    if args.client == "endpointr":
+    if args.client.startswith("endpointr"):
+        import endpointr.providers.matrix
+
+        # endpointr-plain: vectors read through orjson, as without the fast extra
+        endpointr.providers.matrix.FAST_JSON &= args.client != "endpointr-plain"
         work = run_endpointr(args.url, texts, args.batch)
     else:
         work = run_aiohttp(args.client, args.url, texts, args.batch)

@@ -201,6 +201,13 @@ class Endpoint(ABC):
         """The server's limits on one request, which requests are packed to fit."""
         return None
 
+    def decode(self, data: bytes) -> Any:
+        """The answer's body ``data`` as the object :meth:`parse_values` reads (JSON).
+
+        Raises ``orjson.JSONDecodeError`` when it is not JSON.
+        """
+        return orjson.loads(data)
+
     def to_cache(self, value: Any) -> bytes:
         """A row's good ``value`` as the bytes a response cache keeps (JSON by default)."""
         return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -262,7 +269,7 @@ class Endpoint(ABC):
         """:meth:`parse_response` with the tokens the answer's usage reports, and with
         ``describe`` what it says it was made with (:meth:`answered_with`)."""
         try:
-            body = orjson.loads(response.body)
+            body = self.decode(response.body)
         except orjson.JSONDecodeError as exc:
             kind = "an empty body" if not response.body.strip() else "a body that is not JSON"
             raise ResponseFormatError(

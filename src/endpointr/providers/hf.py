@@ -17,6 +17,7 @@ from ..config import check_mapping, check_url
 from ..errors import ResponseFormatError, ShapeError
 from ..types import HttpRequest, Result, Row
 from .base import Defaults, Endpoint, Packing
+from .matrix import float_matrix
 
 __all__ = [
     "HFEmbed",
@@ -114,6 +115,12 @@ class HFEmbed(Endpoint):
             body["parameters"] = rest
         return HttpRequest("POST", self.url, orjson.dumps(body), _JSON)
 
+    def decode(self, data: bytes) -> Any:
+        """A plain matrix of numbers straight into float32 (:func:`float_matrix`), any
+        other body as JSON."""
+        matrix = float_matrix(data)
+        return orjson.loads(data) if matrix is None else matrix
+
     def parse_values(self, rows: Sequence[Row], body: Any) -> list[Any]:
         matrix = _as_matrix(body, len(rows))
         return list(matrix)
@@ -161,6 +168,8 @@ def fixed_size_embeddings(table: pa.Table) -> pa.Table:
 
 
 def _as_matrix(body: Any, n_rows: int) -> np.ndarray:
+    if isinstance(body, np.ndarray):  # decoded as float32 already
+        return body
     if not isinstance(body, list) or not body:
         raise ResponseFormatError(f"expected a JSON list of {n_rows} vectors, got {_shape(body)}")
     if n_rows == 1 and not isinstance(body[0], list):
@@ -169,6 +178,8 @@ def _as_matrix(body: Any, n_rows: int) -> np.ndarray:
         matrix = np.asarray(body, dtype=np.float32)
     except (ValueError, TypeError):
         raise ResponseFormatError("vectors in the answer are ragged or not numbers") from None
+    if np.isnan(matrix).any():  # JSON has no NaN: a null among the numbers
+        raise ResponseFormatError("vectors in the answer hold null where numbers belong")
     if matrix.ndim == 3:
         raise ShapeError(
             "the endpoint returned token embeddings (3-D); use a pooled sentence-embedding endpoint"
