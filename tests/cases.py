@@ -7,7 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 import endpointr as er
+from endpointr.testing import FakeServer
 
 # fast retries for suites that provoke many: waits of 10-50 ms; Retry-After is still obeyed
 FAST = er.Backoff(base=0.01, cap=0.05)
@@ -70,3 +73,17 @@ CASES: list[Case] = [Case(name, *TABLE[name]) for name in er.ENDPOINTS]
 
 def case_ids() -> list[str]:
     return [case.name for case in CASES]
+
+
+def frame(n: int) -> pd.DataFrame:
+    """``n`` rows: ``id`` 0..n-1 and a distinct ``text`` each."""
+    return pd.DataFrame({"id": range(n), "text": [f"row number {i}" for i in range(n)]})
+
+
+def embed_df(server: FakeServer, df: object, **kw: object) -> Any:
+    """``hf_embed_df`` on ``server``'s ``/embed``, in memory, without a progress bar."""
+    kw.setdefault("output_dir", None)
+    kw.setdefault("progress", False)
+    return er.hf_embed_df(
+        df, text_var="text", id_var="id", endpoint_url=server.url + "/embed", key_name=None, **kw
+    )

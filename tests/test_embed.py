@@ -12,19 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import endpointr as er
+from cases import embed_df, frame
 from endpointr.testing import FakeServer, Fault, fake_embedding
-
-
-def frame(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"id": range(n), "text": [f"row number {i}" for i in range(n)]})
-
-
-def embed_df(server: FakeServer, df: object, **kw: object) -> object:
-    kw.setdefault("output_dir", None)
-    kw.setdefault("progress", False)
-    return er.hf_embed_df(
-        df, text_var="text", id_var="id", endpoint_url=server.url + "/embed", key_name=None, **kw
-    )
 
 
 def test_embed_text_returns_the_servers_vector(server: FakeServer) -> None:

@@ -6,16 +6,13 @@ the same vectors to the bit, the same error rows for every malformed answer.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import orjson
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import endpointr as er
+from cases import embed_df, frame
 from endpointr.providers import matrix
 from endpointr.providers.matrix import float_matrix
 from endpointr.testing import FakeServer, Fault
@@ -70,22 +67,6 @@ def test_a_parser_is_free_again_after_every_kind_of_body() -> None:
         np.testing.assert_array_equal(float_matrix(b"[[1,2]]"), [[1.0, 2.0]])
 
 
-def _embed(server: FakeServer, n: int = 6, **kw: Any) -> pd.DataFrame:
-    frame = pd.DataFrame({"id": range(n), "text": [f"text {i}" for i in range(n)]})
-    kw.setdefault("max_retries", 0)
-    out: pd.DataFrame = er.hf_embed_df(
-        frame,
-        text_var="text",
-        id_var="id",
-        endpoint_url=server.url + "/embed",
-        key_name=None,
-        output_dir=None,
-        progress=False,
-        **kw,
-    )
-    return out
-
-
 BAD_ANSWERS = [
     [[0.5, 0.25], [1.0]],
     [[[0.5, 0.25]], [[1.0, 2.0]]],
@@ -105,7 +86,7 @@ def test_a_malformed_answer_gives_the_same_error_rows_either_way(
         monkeypatch.setattr(matrix, "FAST_JSON", fast)
         server.reset()
         server.script(Fault.status(200, body=answer))
-        out = _embed(server, n=2, batch_size=2)
+        out = embed_df(server, frame(2), batch_size=2, max_retries=0)
         assert out[".error"].all(), out
         seen.append(list(out[".error_msg"]))
     assert seen[0] == seen[1]
@@ -117,7 +98,7 @@ def test_good_answers_are_the_same_vectors_either_way(
     outs = []
     for fast in (True, False):
         monkeypatch.setattr(matrix, "FAST_JSON", fast)
-        out = _embed(server, n=37, batch_size=8, dedupe=False)
+        out = embed_df(server, frame(37), batch_size=8, dedupe=False)
         assert not out[".error"].any()
         outs.append(np.stack(out["embedding"].to_list()))
     assert outs[0].dtype == np.float32
